@@ -1,0 +1,89 @@
+//! Errors of the core crate, in the user's terms.
+
+use thiserror::Error;
+
+/// An alert that cannot be accepted, naming the offending field.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("invalid alert: {field}: {message}")]
+pub struct ValidationError {
+    /// JSON path of the field at fault, e.g. `attributes[2].value` (`$` for the whole input).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// Builds an error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A failure of a store adapter.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Worth retrying: contention, throttling, a timeout.
+    #[error("store temporarily unavailable: {0}")]
+    Transient(String),
+    /// Not worth retrying: corrupt record, schema mismatch, I/O failure.
+    #[error("store failure: {0}")]
+    Permanent(String),
+}
+
+/// A failure of an inspector, reviewer or emitter.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum PluginError {
+    /// The plugin ran and reported failure (non-zero exit, HTTP error, policy error).
+    #[error("{0}")]
+    Failed(String),
+    /// The plugin answered something that is not the documented JSON.
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    /// The plugin did not answer within its timeout.
+    #[error("timed out after {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
+/// A failure of a pipeline step.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// The input alert is malformed: never worth a retry.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A job or task refers to something the store does not have.
+    #[error("{what} not found: {id}")]
+    NotFound {
+        /// Kind of record (report, alert).
+        what: &'static str,
+        /// Its identifier.
+        id: String,
+    },
+    /// Scheduling, a bus or an emitter failed.
+    #[error("{stage} failed: {message}")]
+    Port {
+        /// Which port (scheduler, task bus, report bus, emitter NAME).
+        stage: String,
+        /// What went wrong.
+        message: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+}
+
+impl CoreError {
+    /// Whether retrying the same input may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CoreError::Invalid(_) | CoreError::NotFound { .. } => false,
+            CoreError::Store(StoreError::Transient(_)) => true,
+            CoreError::Store(StoreError::Permanent(_)) => false,
+            CoreError::Port { retryable, .. } => *retryable,
+        }
+    }
+}
