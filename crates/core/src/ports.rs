@@ -229,3 +229,37 @@ pub trait Emitter: Send + Sync {
     /// Emits one version; `attempt` is 0 the first time, more when retried after a failure or crash.
     async fn emit(&self, report: &Report, attempt: u32) -> Result<(), PluginError>;
 }
+
+/// A clock moved by hand: virtual time for `alertresponder run` and for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    millis: std::sync::atomic::AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            millis: std::sync::atomic::AtomicI64::new(start.timestamp_millis()),
+        }
+    }
+
+    /// Moves the clock to `t` if `t` is later; time never goes back.
+    pub fn advance_to(&self, t: DateTime<Utc>) {
+        self.millis
+            .fetch_max(t.timestamp_millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.millis
+            .fetch_add(d.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.millis.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or_default()
+    }
+}
