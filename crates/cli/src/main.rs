@@ -1,1 +1,284 @@
-fn main() {}
+//! `alertresponder`: run the AlertResponder pipeline on one machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use alertresponder::config::Config;
+use alertresponder::run::RunOptions;
+use alertresponder::serve::{current_report, ServeOptions};
+use alertresponder::{app, run, serve};
+use alertresponder_core::render::{render_text, sanitize};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "alertresponder",
+    version,
+    about = "Responds to security alerts: aggregate, inspect, review, emit"
+)]
+struct Cli {
+    /// Config file (default: ./alertresponder.toml if present, else built-in defaults).
+    #[arg(long, short, global = true, env = "ALERTRESPONDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run alerts from files through the whole pipeline with delays collapsed in virtual
+    /// time; print each published report as a JSON line on stdout.
+    Run {
+        /// Alert files: one JSON object per line, or a JSON array; `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Keep the run's database here (default: a scratch database, removed at the end).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Do not print reports on stdout (configured emitters still run).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Serve the HTTP API and process alerts in real time.
+    Serve {
+        /// Address to listen on (default: config `listen`, else 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Bearer token required on /v1 (required beyond loopback).
+        #[arg(long, env = "ALERTRESPONDER_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Read reports from the database.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// List inputs and jobs that failed, with their original input.
+    Errors {
+        /// Database file (default: the config's).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config and load every plugin (parses the Rego policy), then exit.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// List reports, newest first.
+    List {
+        /// Database file (default: the config's).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one report for a person to read (or as JSON).
+    Show {
+        /// Report ID.
+        id: String,
+        /// Database file (default: the config's).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Print the report JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new("alertresponder.toml").exists() => {
+            Ok(Config::load(Path::new("alertresponder.toml"))?)
+        }
+        None => Ok(Config::default()),
+    }
+}
+
+fn init_tracing(format: &str, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_tracing(&cli.log_format, default_level);
+    match real_main(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("alertresponder: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli.config.as_deref())?;
+    if config.source.is_none()
+        && !matches!(cli.command, Command::Report { .. } | Command::Errors { .. })
+    {
+        eprintln!("no config file: built-in defaults (no inspectors, no reviewer, no emitters); see config.example.json / examples/alertresponder.toml");
+    }
+    match cli.command {
+        Command::Run {
+            files,
+            database,
+            quiet,
+        } => {
+            let summary = run::run(
+                &config,
+                &RunOptions {
+                    files,
+                    database,
+                    quiet,
+                },
+            )
+            .await?;
+            Ok(if summary.rejected > 0 || summary.failed_jobs > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Serve { listen, token } => {
+            let listen = match listen {
+                Some(l) => l,
+                None => config
+                    .listen
+                    .as_deref()
+                    .unwrap_or("127.0.0.1:8080")
+                    .parse()
+                    .context("config listen: not an address like 127.0.0.1:8080")?,
+            };
+            let token = token.or_else(|| config.api_token.clone());
+            serve::serve(&config, ServeOptions { listen, token }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { command } => report(&config, command).await,
+        Command::Errors {
+            database,
+            limit,
+            json,
+        } => {
+            let store = open_existing(&config, database)?;
+            for e in store.list_errors(limit).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!(
+                        "{} {} {}: {}\n  input: {}{}",
+                        e.at.to_rfc3339(),
+                        e.stage,
+                        sanitize(&e.id, 80),
+                        sanitize(&e.error, 300),
+                        sanitize(&e.input, 300),
+                        if e.input_truncated {
+                            " (truncated)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let p = app::plugins(&config)?;
+            println!(
+                "config ok: {} inspector(s), {} reviewer(s), {} emitter(s); database {}",
+                p.inspectors.len(),
+                p.reviewers.len(),
+                p.emitters.len(),
+                config.database.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn open_existing(
+    config: &Config,
+    database: Option<PathBuf>,
+) -> anyhow::Result<alertresponder_embedded::SqliteStore> {
+    let path = database.unwrap_or_else(|| config.database.clone());
+    if !path.exists() {
+        anyhow::bail!(
+            "no database at {} (give --database or --config)",
+            path.display()
+        );
+    }
+    app::open_store(&path, config)
+}
+
+async fn report(config: &Config, command: ReportCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ReportCommand::List {
+            database,
+            limit,
+            json,
+        } => {
+            let store = open_existing(config, database)?;
+            let list = store.list_reports(limit, 0).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for r in list {
+                    println!(
+                        "{}  {:<12}  v{}  {} alert(s)  {}  {}",
+                        r.id,
+                        r.severity
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "pending".into()),
+                        r.published_version,
+                        r.alert_count,
+                        r.created_at.to_rfc3339(),
+                        sanitize(&r.title, 80)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReportCommand::Show { id, database, json } => {
+            let store = open_existing(config, database)?;
+            match current_report(&store, &id).await? {
+                Some(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Some(r) => print!("{}", render_text(&r)),
+                None => {
+                    eprintln!("no report {}", sanitize(&id, 80));
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod id;
 pub mod model;
 pub mod pipeline;
 pub mod ports;
+pub mod render;
 pub mod settings;
 pub mod validate;
 

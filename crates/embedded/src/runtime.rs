@@ -1,0 +1,250 @@
+//! Runs due jobs through the core handlers: in real time (`serve`) or in virtual
+//! time (`run`, tests), where the clock jumps to the next due job whenever nothing
+//! else is runnable, so delays cost nothing and the order of events is kept.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertresponder_core::pipeline::Pipeline;
+use alertresponder_core::ports::ManualClock;
+use alertresponder_core::{CoreError, Job};
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use tracing::{debug, error, warn};
+
+use crate::error::EmbeddedError;
+use crate::queue::{JobQueue, LeasedJob};
+
+/// How failed jobs are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries in all before a job is failed for good.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled each time.
+    pub base: Duration,
+    /// Longest wait between tries.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// What happened to one job, for progress displays.
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    /// It ran to its end.
+    Done {
+        /// The job.
+        job: Job,
+    },
+    /// It failed and will be tried again.
+    Retrying {
+        /// The job.
+        job: Job,
+        /// Why it failed.
+        error: String,
+        /// When it is tried again.
+        at: DateTime<Utc>,
+    },
+    /// It failed for good and was kept as an error record.
+    Failed {
+        /// The job.
+        job: Job,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Callback told of every finished job.
+pub type JobObserver = Arc<dyn Fn(&JobEvent) + Send + Sync>;
+
+/// The embedded runtime: the pipeline plus the durable queue that feeds it.
+#[derive(Clone)]
+pub struct Runtime {
+    pipeline: Pipeline,
+    queue: JobQueue,
+    concurrency: usize,
+    retry: RetryPolicy,
+    observer: Option<JobObserver>,
+}
+
+impl Runtime {
+    /// A runtime running at most `concurrency` jobs at once.
+    pub fn new(pipeline: Pipeline, queue: JobQueue, concurrency: usize) -> Self {
+        Self {
+            pipeline,
+            queue,
+            concurrency: concurrency.max(1),
+            retry: RetryPolicy::default(),
+            observer: None,
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Tells `observer` of every finished job.
+    pub fn with_observer(mut self, observer: JobObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The pipeline it runs.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The queue it takes jobs from.
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
+    }
+
+    /// Puts jobs that were running when the process stopped back in the queue.
+    pub async fn recover(&self) -> Result<u64, EmbeddedError> {
+        self.queue.recover().await
+    }
+
+    /// Runs one batch of the jobs due now; returns how many ran.
+    pub async fn run_due(&self) -> Result<usize, EmbeddedError> {
+        let now = self.pipeline.clock.now();
+        let batch = self.queue.take_due(now, self.concurrency * 4).await?;
+        let n = batch.len();
+        let results: Vec<Result<(), EmbeddedError>> = stream::iter(batch)
+            .map(|leased| self.execute(leased))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), _>>()?;
+        Ok(n)
+    }
+
+    /// Runs one leased job and settles it: done, retried later, or failed for good.
+    pub async fn execute(&self, leased: LeasedJob) -> Result<(), EmbeddedError> {
+        let LeasedJob { name, job, attempt } = leased;
+        let result = self.pipeline.run_job(&job, attempt).await;
+        match result {
+            Ok(()) => {
+                self.queue.complete(&name).await?;
+                debug!(job = %name, "job done");
+                self.emit(JobEvent::Done { job });
+            }
+            Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
+                let at = self.pipeline.clock.now() + self.retry.backoff(attempt);
+                warn!(job = %name, attempt, error = %e, "job failed, will retry");
+                self.queue.retry(&name, at, &e.to_string()).await?;
+                self.emit(JobEvent::Retrying {
+                    job,
+                    error: e.to_string(),
+                    at,
+                });
+            }
+            Err(e) => {
+                error!(job = %name, attempt, error = %e, "job failed for good");
+                self.fail(&name, &job, &e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, name: &str, job: &Job, e: &CoreError) -> Result<(), EmbeddedError> {
+        self.queue.fail(name, &e.to_string()).await?;
+        self.pipeline.record_failure(job, e).await?;
+        self.emit(JobEvent::Failed {
+            job: job.clone(),
+            error: e.to_string(),
+        });
+        Ok(())
+    }
+
+    fn emit(&self, event: JobEvent) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Virtual time: runs every job due up to `until` (all jobs when `None`), moving
+    /// `clock` to the next due job whenever nothing is due now.
+    pub async fn drain_virtual(
+        &self,
+        clock: &ManualClock,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), EmbeddedError> {
+        loop {
+            if self.run_due().await? > 0 {
+                continue;
+            }
+            match self.queue.next_due().await? {
+                Some(due) if until.is_none_or(|u| due <= u) => clock.advance_to(due),
+                _ => break,
+            }
+        }
+        if let Some(u) = until {
+            clock.advance_to(u);
+        }
+        Ok(())
+    }
+
+    /// Real time: runs jobs as they fall due until `shutdown` resolves.
+    pub async fn work(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EmbeddedError> {
+        tokio::pin!(shutdown);
+        let notify = self.queue.notify();
+        loop {
+            let ran = match self.run_due().await {
+                Ok(n) => n,
+                Err(e) => {
+                    // The store is unwell (disk full, locked): keep the loop alive, retry soon.
+                    error!(error = %e, "job loop error");
+                    0
+                }
+            };
+            if ran > 0 {
+                continue;
+            }
+            let wait = match self.queue.next_due().await {
+                Ok(Some(due)) => (due - self.pipeline.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(Duration::from_secs(1)),
+                _ => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(0), Duration::from_secs(2));
+        assert_eq!(p.backoff(1), Duration::from_secs(4));
+        assert_eq!(p.backoff(30), Duration::from_secs(300));
+    }
+}
