@@ -576,7 +576,7 @@ pub async fn review_report(reviewers: &[Arc<dyn Reviewer>], report: &Report) -> 
         };
     }
     // Stable sort: most severe first, configuration order within a severity.
-    decided.sort_by(|a, b| b.1.severity.cmp(&a.1.severity));
+    decided.sort_by_key(|r| std::cmp::Reverse(r.1.severity));
     let severity = decided[0].1.severity;
     let reason = if decided.len() == 1 {
         decided.remove(0).1.reason
@@ -612,7 +612,14 @@ pub async fn review(
     let published = state.meta.published_version;
     if version <= published {
         let republished = republish_own(p, report_id, version, publisher).await?;
-        follow_up(p, report_id, published, state.alerts.len()).await?;
+        follow_up(
+            p,
+            report_id,
+            published,
+            state.alerts.len(),
+            state.attributes.len(),
+        )
+        .await?;
         return Ok(ReviewOutcome::AlreadyPublished {
             version,
             republished,
@@ -639,7 +646,14 @@ pub async fn review(
             });
         }
     }
-    follow_up(p, report_id, version, report.alerts.len()).await?;
+    follow_up(
+        p,
+        report_id,
+        version,
+        report.alerts.len(),
+        report.attributes.len(),
+    )
+    .await?;
     Ok(ReviewOutcome::Published(Box::new(report)))
 }
 
@@ -658,22 +672,25 @@ async fn republish_own(
     }
 }
 
-/// Alerts that joined after `included` were compiled get a re-review of their own.
+/// Alerts that joined, or attributes claimed, after the compile of `version` get a
+/// re-review of their own: a late alert is never left out of every published version.
 async fn follow_up(
     p: &Pipeline,
     report_id: &str,
     version: u32,
-    included: usize,
+    alerts: usize,
+    attributes: usize,
 ) -> Result<(), CoreError> {
-    let meta = p
+    let state = p
         .store
-        .report_meta(report_id)
+        .load_report(report_id)
         .await?
         .ok_or_else(|| CoreError::NotFound {
             what: "report",
             id: report_id.to_string(),
         })?;
-    if meta.alert_count as usize > included && meta.published_version == version {
+    let grew = state.alerts.len() > alerts || state.attributes.len() > attributes;
+    if grew && state.meta.published_version == version {
         let job = Job::Review {
             report_id: report_id.to_string(),
             version: version + 1,

@@ -333,6 +333,45 @@ impl JobQueue {
             .await
     }
 
+    /// Dispatch and inspect jobs of a report that are running or already due at `now`:
+    /// work whose findings a review starting now would miss.
+    pub async fn due_work_for_report(
+        &self,
+        report_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, EmbeddedError> {
+        let report_id = report_id.to_string();
+        let now = millis(now);
+        self.store
+            .read(move |tx| {
+                let n: i64 = tx.query_row(
+                    "SELECT count(*) FROM jobs
+                      WHERE report_id = ?1 AND kind IN ('dispatch', 'inspect')
+                        AND (state = ?2 OR (state = ?3 AND due_at <= ?4))",
+                    params![report_id, RUNNING, PENDING, now],
+                    |r| r.get(0),
+                )?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+    }
+
+    /// Puts a leased job back to wait until `due`, without counting a try.
+    pub async fn postpone(&self, name: &str, due: DateTime<Utc>) -> Result<(), EmbeddedError> {
+        let name = name.to_string();
+        let (due, now) = (millis(due), millis(self.clock.now()));
+        self.store
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE jobs SET state = ?2, due_at = ?3, updated_at = ?4 WHERE name = ?1",
+                    params![name, PENDING, due, now],
+                )?)
+            })
+            .await?;
+        self.wake();
+        Ok(())
+    }
+
     /// Notified whenever a job becomes pending (enqueued, retried, recovered).
     pub fn notify(&self) -> Arc<Notify> {
         Arc::clone(&self.notify)

@@ -15,6 +15,9 @@ use tracing::{debug, error, warn};
 use crate::error::EmbeddedError;
 use crate::queue::{JobQueue, LeasedJob};
 
+/// How long a review waits for inspections of its report that are due or running.
+pub const REVIEW_POSTPONE: Duration = Duration::from_secs(1);
+
 /// How failed jobs are retried.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -138,6 +141,16 @@ impl Runtime {
     /// Runs one leased job and settles it: done, retried later, or failed for good.
     pub async fn execute(&self, leased: LeasedJob) -> Result<(), EmbeddedError> {
         let LeasedJob { name, job, attempt } = leased;
+        if let Job::Review { report_id, .. } = &job {
+            // Inspections of this report already due or running would be missed by a
+            // review compiled now: let them finish first. They are bounded (timeouts,
+            // depth, cap), so this wait ends.
+            let now = self.pipeline.clock.now();
+            if self.queue.due_work_for_report(report_id, now).await? > 0 {
+                self.queue.postpone(&name, now + REVIEW_POSTPONE).await?;
+                return Ok(());
+            }
+        }
         let result = self.pipeline.run_job(&job, attempt).await;
         match result {
             Ok(()) => {

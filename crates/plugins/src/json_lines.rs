@@ -119,3 +119,112 @@ fn contains_report(file: &File, id: &str, version: u32) -> std::io::Result<bool>
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::test_support::report;
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn file_emitter(dir: &TempDir) -> (JsonLinesEmitter, PathBuf) {
+        let path = dir.path().join("reports.jsonl");
+        (
+            JsonLinesEmitter::new("file", JsonLinesTarget::File(path.clone())),
+            path,
+        )
+    }
+
+    #[tokio::test]
+    async fn two_reports_make_two_lines() {
+        let dir = TempDir::new().unwrap();
+        let (emitter, path) = file_emitter(&dir);
+        let (first, second) = (
+            report("rep-1", 1, "test", "192.0.2.1"),
+            report("rep-2", 1, "test", "192.0.2.2"),
+        );
+        emitter.emit(&first, 0).await.unwrap();
+        emitter.emit(&second, 0).await.unwrap();
+        assert_eq!(
+            lines(&path),
+            vec![
+                serde_json::to_string(&first).unwrap(),
+                serde_json::to_string(&second).unwrap()
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn retrying_a_report_already_written_adds_no_line() {
+        let dir = TempDir::new().unwrap();
+        let (emitter, path) = file_emitter(&dir);
+        let (first, second) = (
+            report("rep-1", 1, "test", "192.0.2.1"),
+            report("rep-2", 1, "test", "192.0.2.2"),
+        );
+        emitter.emit(&first, 0).await.unwrap();
+        emitter.emit(&second, 0).await.unwrap();
+        emitter.emit(&first, 1).await.unwrap();
+        assert_eq!(lines(&path).len(), 2);
+        // Another version of the same report is another line.
+        emitter
+            .emit(&report("rep-1", 2, "test", "192.0.2.1"), 1)
+            .await
+            .unwrap();
+        assert_eq!(lines(&path).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn first_attempts_never_scan_so_emitting_twice_with_attempt_zero_duplicates() {
+        let dir = TempDir::new().unwrap();
+        let (emitter, path) = file_emitter(&dir);
+        let first = report("rep-1", 1, "test", "192.0.2.1");
+        emitter.emit(&first, 0).await.unwrap();
+        emitter.emit(&first, 0).await.unwrap();
+        assert_eq!(lines(&path).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_by_a_crash_does_not_swallow_the_next_report() {
+        let dir = TempDir::new().unwrap();
+        let (emitter, path) = file_emitter(&dir);
+        std::fs::write(&path, "{\"id\":\"rep-1\",\"ver").unwrap();
+        let first = report("rep-1", 1, "test", "192.0.2.1");
+        emitter.emit(&first, 1).await.unwrap();
+        let written = lines(&path);
+        assert_eq!(written.len(), 2);
+        assert_eq!(written[1], serde_json::to_string(&first).unwrap());
+    }
+
+    #[tokio::test]
+    async fn unwritable_file_fails_naming_it() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("missing-dir").join("reports.jsonl");
+        let emitter = JsonLinesEmitter::new("file", JsonLinesTarget::File(path.clone()));
+        let err = emitter
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap_err();
+        let PluginError::Failed(message) = err else {
+            panic!("expected a failure, got {err:?}");
+        };
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+
+    #[tokio::test]
+    async fn stdout_target_writes_without_error() {
+        let emitter = JsonLinesEmitter::new("stdout", JsonLinesTarget::Stdout);
+        emitter
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap();
+    }
+}

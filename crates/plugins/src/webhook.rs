@@ -155,3 +155,157 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::test_support::report;
+
+    fn emitter(server: &MockServer, timeout: Duration) -> WebhookEmitter {
+        let headers = vec![("Authorization".into(), "Bearer s3cret".into())];
+        WebhookEmitter::new(
+            "hook",
+            &format!("{}/hooks/alerts", server.uri()),
+            headers,
+            timeout,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn webhook_posts_the_report_json_with_idempotency_and_configured_headers() {
+        let server = MockServer::start().await;
+        let sent = report("rep-1", 2, "test", "192.0.2.1");
+        Mock::given(method("POST"))
+            .and(path("/hooks/alerts"))
+            .and(header("content-type", "application/json"))
+            .and(header("idempotency-key", "rep-1:2"))
+            .and(header("x-alertresponder-attempt", "1"))
+            .and(header("authorization", "Bearer s3cret"))
+            .and(body_json(&sent))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        emitter(&server, Duration::from_secs(5))
+            .emit(&sent, 1)
+            .await
+            .unwrap();
+        let requests = server.received_requests().await.unwrap_or_default();
+        assert_eq!(requests.len(), 1);
+        let user_agent = requests[0].headers.get("user-agent").unwrap();
+        assert_eq!(
+            user_agent,
+            concat!("alertresponder/", env!("CARGO_PKG_VERSION"))
+        );
+        let received: Report = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(received, sent);
+    }
+
+    #[tokio::test]
+    async fn webhook_answering_500_fails_with_the_status_and_body() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500).set_body_string("database is down"))
+            .mount(&server)
+            .await;
+        let err = emitter(&server, Duration::from_secs(5))
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PluginError::Failed(format!("HTTP 500 from {}: database is down", server.uri()))
+        );
+    }
+
+    #[tokio::test]
+    async fn webhook_error_body_is_cut_to_512_bytes() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("e".repeat(100_000)))
+            .mount(&server)
+            .await;
+        let err = emitter(&server, Duration::from_secs(5))
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap_err();
+        let PluginError::Failed(message) = err else {
+            panic!("expected a failure, got {err:?}");
+        };
+        assert!(message.starts_with("HTTP 503 from "), "{message}");
+        assert!(
+            message.ends_with(&format!(": {}", "e".repeat(512))),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn webhook_slower_than_its_timeout_times_out() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&server)
+            .await;
+        let timeout = Duration::from_millis(200);
+        let err = emitter(&server, timeout)
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err, PluginError::TimedOut(timeout));
+    }
+
+    #[tokio::test]
+    async fn webhook_that_cannot_be_reached_fails_without_its_path() {
+        // Bind then drop a listener: nothing listens on that port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/secret-token");
+        let hook = WebhookEmitter::new("hook", &url, vec![], Duration::from_secs(5)).unwrap();
+        let err = hook
+            .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap_err();
+        let PluginError::Failed(message) = err else {
+            panic!("expected a failure, got {err:?}");
+        };
+        assert!(
+            message.starts_with(&format!("POST to http://127.0.0.1:{port} failed")),
+            "{message}"
+        );
+        assert!(!message.contains("secret-token"), "{message}");
+    }
+
+    #[test]
+    fn invalid_url_or_header_is_a_configuration_error() {
+        let timeout = Duration::from_secs(1);
+        let err = WebhookEmitter::new("hook", "not a url", vec![], timeout).unwrap_err();
+        assert!(
+            matches!(err, PluginConfigError::InvalidUrl { .. }),
+            "{err:?}"
+        );
+        let err = WebhookEmitter::new("hook", "file:///etc/passwd", vec![], timeout).unwrap_err();
+        assert!(
+            matches!(err, PluginConfigError::InvalidUrl { .. }),
+            "{err:?}"
+        );
+        let headers = vec![("Bad Header".into(), "x".into())];
+        let err =
+            WebhookEmitter::new("hook", "https://example.com/", headers, timeout).unwrap_err();
+        assert!(
+            matches!(err, PluginConfigError::InvalidHeader { ref header, .. } if header == "Bad Header")
+        );
+        let headers = vec![("X-Token".into(), "line\nbreak".into())];
+        let err =
+            WebhookEmitter::new("hook", "https://example.com/", headers, timeout).unwrap_err();
+        assert!(
+            matches!(err, PluginConfigError::InvalidHeader { .. }),
+            "{err:?}"
+        );
+    }
+}
