@@ -106,8 +106,8 @@ mod tests {
     #[test]
     fn pipeline_alerts_validate_and_share_attributes_within_a_key() {
         let now = Utc::now();
-        let a = alertresponder_core::validate::parse_alert(&pipeline_alert(3, 10, now), now)
-            .unwrap();
+        let a =
+            alertresponder_core::validate::parse_alert(&pipeline_alert(3, 10, now), now).unwrap();
         assert_eq!(a.attributes.len(), 5);
         assert_eq!(a.description, pipeline_description(3));
         let values = |i| {
