@@ -58,14 +58,17 @@ pub fn rate(count: usize, d: Duration) -> f64 {
 pub fn per_second(r: f64) -> String {
     let whole = r.round() as u64;
     let digits = whole.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let head = digits.len() % 3;
+    let mut groups: Vec<&str> = Vec::new();
+    if head > 0 {
+        groups.push(&digits[..head]);
     }
-    out
+    groups.extend(
+        digits.as_bytes()[head..]
+            .chunks(3)
+            .filter_map(|c| std::str::from_utf8(c).ok()),
+    );
+    groups.join(",")
 }
 
 #[cfg(test)]

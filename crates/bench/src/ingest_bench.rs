@@ -116,7 +116,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<()> {
         std::fs::create_dir_all(&run_dir)?;
         let lines = Arc::new(AtomicU64::new(0));
         let (mut server, base) = start_serve(&serve_bin, &run_dir, &client, lines.clone()).await?;
-        let bodies = bodies(mode, n, |i| ingest_alert(mode.tag(), i, keys, now));
+        let bodies = bodies(mode, n, false, |i| ingest_alert(mode.tag(), i, keys, now));
         let before = lines.load(Ordering::Relaxed);
         let result = load(
             &client,
@@ -149,7 +149,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<()> {
                 let run_dir = dir.path().join(format!("alertmanager-{}", mode.tag()));
                 std::fs::create_dir_all(&run_dir)?;
                 let (mut server, base) = alertmanager::start(&binary, &run_dir, &client).await?;
-                let bodies = bodies(mode, n, |i| alertmanager_alert(mode.tag(), i, keys, now));
+                let bodies = bodies(mode, n, true, |i| {
+                    alertmanager_alert(mode.tag(), i, keys, now)
+                });
                 // Alertmanager takes only arrays, so "one per request" is an array of one.
                 let result = load(
                     &client,
@@ -280,8 +282,14 @@ async fn start_serve(
     Ok((server, base))
 }
 
-/// The request bodies of a run: `n` alerts made by `alert`, packed by `mode`.
-fn bodies(mode: Mode, n: usize, alert: impl Fn(usize) -> Value) -> Arc<Vec<Body>> {
+/// The request bodies of a run: `n` alerts made by `alert`, packed by `mode`; one alert
+/// goes bare unless `array_of_one`.
+fn bodies(
+    mode: Mode,
+    n: usize,
+    array_of_one: bool,
+    alert: impl Fn(usize) -> Value,
+) -> Arc<Vec<Body>> {
     let per = match mode {
         Mode::Batch => BATCH,
         Mode::Single => 1,
@@ -290,7 +298,7 @@ fn bodies(mode: Mode, n: usize, alert: impl Fn(usize) -> Value) -> Arc<Vec<Body>
         .step_by(per)
         .map(|start| {
             let end = (start + per).min(n);
-            let value = if mode == Mode::Single {
+            let value = if per == 1 && !array_of_one {
                 alert(start)
             } else {
                 Value::Array((start..end).map(&alert).collect())
