@@ -29,7 +29,7 @@ pub struct RunOptions {
     pub files: Vec<PathBuf>,
     /// Keep the run's database here (default: a scratch database removed at the end).
     pub database: Option<PathBuf>,
-    /// Print each published report on stdout as JSON lines (default) or not at all.
+    /// Do not print published reports on stdout (configured emitters still run).
     pub quiet: bool,
 }
 
@@ -148,13 +148,12 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummar
         progress.tick(n as u64 + 1, &counters, reports.len());
     }
     runtime.drain_virtual(&clock, None).await?;
-    progress.tick(total, &counters, reports.len());
     progress.finish();
 
     summary.reports = reports.len() as u64;
-    summary.published = counters.published.load(Ordering::Relaxed);
     summary.failed_jobs = counters.failed.load(Ordering::Relaxed);
     for r in store.list_reports(u32::MAX as usize, 0).await? {
+        summary.published += u64::from(r.published_version);
         let sev = r
             .severity
             .map(|s| s.to_string())
@@ -219,7 +218,7 @@ impl Progress {
         }
         *last = (Instant::now(), received);
         let line = format!(
-            "received {received}/{} alerts, {reports} reports, {} versions published, {} jobs run",
+            "received {received}/{} alerts, {reports} reports, {} reviews run, {} jobs run",
             self.total,
             c.published.load(Ordering::Relaxed),
             c.jobs.load(Ordering::Relaxed)
