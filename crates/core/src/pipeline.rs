@@ -502,6 +502,16 @@ pub async fn inspect(
     Ok(())
 }
 
+async fn load_state(store: &dyn Store, report_id: &str) -> Result<ReportState, CoreError> {
+    store
+        .load_report(report_id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: "report",
+            id: report_id.to_string(),
+        })
+}
+
 /// What a review did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReviewOutcome {
@@ -601,14 +611,7 @@ pub async fn review(
     version: u32,
     publisher: &str,
 ) -> Result<ReviewOutcome, CoreError> {
-    let state = p
-        .store
-        .load_report(report_id)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: "report",
-            id: report_id.to_string(),
-        })?;
+    let state = load_state(&*p.store, report_id).await?;
     let published = state.meta.published_version;
     if version <= published {
         let republished = republish_own(p, report_id, version, publisher).await?;
@@ -681,14 +684,7 @@ async fn follow_up(
     alerts: usize,
     attributes: usize,
 ) -> Result<(), CoreError> {
-    let state = p
-        .store
-        .load_report(report_id)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: "report",
-            id: report_id.to_string(),
-        })?;
+    let state = load_state(&*p.store, report_id).await?;
     let grew = state.alerts.len() > alerts || state.attributes.len() > attributes;
     if grew && state.meta.published_version == version {
         let job = Job::Review {

@@ -36,7 +36,10 @@ pub fn parse_alert(raw: &[u8], now: DateTime<Utc>) -> Result<Alert, ValidationEr
 /// Validates an already parsed JSON value as an alert.
 pub fn alert_from_value(value: &Value, now: DateTime<Utc>) -> Result<Alert, ValidationError> {
     let obj = value.as_object().ok_or_else(|| {
-        ValidationError::new("$", format!("expected a JSON object, got {}", kind(value)))
+        ValidationError::new(
+            "$",
+            format!("expected a JSON object, got {}", json_kind(value)),
+        )
     })?;
     let detector = required_id(obj, "detector")?;
     let rule_id = required_id(obj, "rule_id")?;
@@ -65,7 +68,7 @@ pub fn alert_from_value(value: &Value, now: DateTime<Utc>) -> Result<Alert, Vali
         Some(other) => {
             return Err(ValidationError::new(
                 "attributes",
-                format!("expected an array, got {}", kind(other)),
+                format!("expected an array, got {}", json_kind(other)),
             ))
         }
     };
@@ -88,7 +91,10 @@ pub fn alert_from_value(value: &Value, now: DateTime<Utc>) -> Result<Alert, Vali
 /// Validates one attribute at JSON path `path` (used for inspector output too).
 pub fn attribute_from_value(value: &Value, path: &str) -> Result<Attribute, ValidationError> {
     let obj = value.as_object().ok_or_else(|| {
-        ValidationError::new(path, format!("expected an object, got {}", kind(value)))
+        ValidationError::new(
+            path,
+            format!("expected an object, got {}", json_kind(value)),
+        )
     })?;
     let attr_type = match obj.get("type") {
         Some(Value::String(s)) if !s.trim().is_empty() => bounded(s, &format!("{path}.type"))?,
@@ -104,7 +110,7 @@ pub fn attribute_from_value(value: &Value, path: &str) -> Result<Attribute, Vali
         Some(other) => {
             return Err(ValidationError::new(
                 format!("{path}.type"),
-                format!("expected a string, got {}", kind(other)),
+                format!("expected a string, got {}", json_kind(other)),
             ))
         }
     };
@@ -116,7 +122,7 @@ pub fn attribute_from_value(value: &Value, path: &str) -> Result<Attribute, Vali
         Some(other) => {
             return Err(ValidationError::new(
                 format!("{path}.value"),
-                format!("expected a string, got {}", kind(other)),
+                format!("expected a string, got {}", json_kind(other)),
             ))
         }
     };
@@ -132,14 +138,14 @@ pub fn attribute_from_value(value: &Value, path: &str) -> Result<Attribute, Vali
                 Value::String(s) => bounded(s, &format!("{path}.context[{j}]")),
                 other => Err(ValidationError::new(
                     format!("{path}.context[{j}]"),
-                    format!("expected a string, got {}", kind(other)),
+                    format!("expected a string, got {}", json_kind(other)),
                 )),
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
             return Err(ValidationError::new(
                 format!("{path}.context"),
-                format!("expected an array of strings, got {}", kind(other)),
+                format!("expected an array of strings, got {}", json_kind(other)),
             ))
         }
     };
@@ -160,7 +166,7 @@ fn required_id(obj: &Map<String, Value>, field: &str) -> Result<String, Validati
         None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
         Some(other) => Err(ValidationError::new(
             field,
-            format!("expected a string, got {}", kind(other)),
+            format!("expected a string, got {}", json_kind(other)),
         )),
     }
 }
@@ -175,7 +181,7 @@ fn optional_string(
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(ValidationError::new(
             path,
-            format!("expected a string, got {}", kind(other)),
+            format!("expected a string, got {}", json_kind(other)),
         )),
     }
 }
@@ -190,7 +196,7 @@ fn optional_time(v: Option<&Value>, path: &str) -> Result<Option<DateTime<Utc>>,
             }),
         Some(other) => Err(ValidationError::new(
             path,
-            format!("expected an RFC 3339 time string, got {}", kind(other)),
+            format!("expected an RFC 3339 time string, got {}", json_kind(other)),
         )),
     }
 }
@@ -205,7 +211,8 @@ fn bounded(s: &str, path: &str) -> Result<String, ValidationError> {
     Ok(s.to_string())
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value's type reads in an error message (`a number`, `an array` …).
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

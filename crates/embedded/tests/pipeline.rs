@@ -636,7 +636,8 @@ mod properties {
 async fn a_review_run_again_after_a_crash_does_not_deliver_twice() {
     let h = harness(Settings::default(), vec![], vec![]);
     let r = h.receive(alert("k1", &["192.0.2.1"])).await;
-    h.until(t0() + minutes(10) - chrono::Duration::seconds(1)).await;
+    h.until(t0() + minutes(10) - chrono::Duration::seconds(1))
+        .await;
     h.clock.advance(Duration::from_secs(1));
     // The review job ran to its end, but the process died before the queue recorded
     // it: on restart the same job (same publisher) runs again.
@@ -649,9 +650,14 @@ async fn a_review_run_again_after_a_crash_does_not_deliver_twice() {
     h.drain().await;
     assert_eq!(h.emitted().len(), 1, "one delivery of version 1");
     // A different publisher finding v1 published leaves it alone.
-    let other = alertresponder_core::pipeline::review(h.runtime.pipeline(), &r.report_id, 1, "someone-else")
-        .await
-        .unwrap();
+    let other = alertresponder_core::pipeline::review(
+        h.runtime.pipeline(),
+        &r.report_id,
+        1,
+        "someone-else",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         other,
         alertresponder_core::pipeline::ReviewOutcome::AlreadyPublished {

@@ -4,11 +4,54 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use alertresponder_core::PluginError;
+use serde::Serialize;
+
+use crate::error::PluginConfigError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// How much of a failing program's stderr is kept in its error.
 const STDERR_TAIL: usize = 1024;
+
+/// An external program as configured: its name, argv (never run through a shell) and
+/// time limit. Shared by the command inspector, reviewer and emitter.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandSpec {
+    pub(crate) name: String,
+    argv: Vec<String>,
+    pub(crate) timeout: Duration,
+}
+
+impl CommandSpec {
+    /// Checks that `argv` names a program.
+    pub(crate) fn new(
+        name: impl Into<String>,
+        argv: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Self, PluginConfigError> {
+        let name = name.into();
+        if argv.is_empty() {
+            return Err(PluginConfigError::EmptyCommand { name });
+        }
+        Ok(Self {
+            name,
+            argv,
+            timeout,
+        })
+    }
+
+    /// Runs the program with `input` as JSON on stdin; returns its bounded stdout.
+    pub(crate) async fn run_json(
+        &self,
+        input: &impl Serialize,
+        max_stdout: usize,
+        extra_env: &[(String, String)],
+    ) -> Result<Vec<u8>, PluginError> {
+        let bytes = serde_json::to_vec(input)
+            .map_err(|e| PluginError::Failed(format!("cannot encode the input: {e}")))?;
+        run_command(&self.argv, &bytes, self.timeout, max_stdout, extra_env).await
+    }
+}
 
 /// Runs `argv` (program, then arguments; never through a shell) with `stdin` on its
 /// standard input and returns its standard output, at most `max_stdout` bytes.

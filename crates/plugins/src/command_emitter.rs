@@ -6,7 +6,7 @@ use alertresponder_core::ports::Emitter;
 use alertresponder_core::{PluginError, Report};
 use async_trait::async_trait;
 
-use crate::command::run_command;
+use crate::command::CommandSpec;
 use crate::error::PluginConfigError;
 
 /// Largest standard output an emitter may print (it is read and discarded).
@@ -16,9 +16,7 @@ pub const MAX_EMITTER_OUTPUT: usize = 64 * 1024;
 /// finds the attempt number in `ALERTRESPONDER_ATTEMPT`, and exits 0 once delivered.
 #[derive(Debug, Clone)]
 pub struct CommandEmitter {
-    name: String,
-    argv: Vec<String>,
-    timeout: Duration,
+    spec: CommandSpec,
 }
 
 impl CommandEmitter {
@@ -28,14 +26,8 @@ impl CommandEmitter {
         argv: Vec<String>,
         timeout: Duration,
     ) -> Result<Self, PluginConfigError> {
-        let name = name.into();
-        if argv.is_empty() {
-            return Err(PluginConfigError::EmptyCommand { name });
-        }
         Ok(Self {
-            name,
-            argv,
-            timeout,
+            spec: CommandSpec::new(name, argv, timeout)?,
         })
     }
 }
@@ -43,14 +35,12 @@ impl CommandEmitter {
 #[async_trait]
 impl Emitter for CommandEmitter {
     fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     async fn emit(&self, report: &Report, attempt: u32) -> Result<(), PluginError> {
-        let input = serde_json::to_vec(report)
-            .map_err(|e| PluginError::Failed(format!("cannot encode the report: {e}")))?;
         let env = [("ALERTRESPONDER_ATTEMPT".to_string(), attempt.to_string())];
-        run_command(&self.argv, &input, self.timeout, MAX_EMITTER_OUTPUT, &env).await?;
+        self.spec.run_json(report, MAX_EMITTER_OUTPUT, &env).await?;
         Ok(())
     }
 }

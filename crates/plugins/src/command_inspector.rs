@@ -6,7 +6,7 @@ use alertresponder_core::ports::{Inspection, Inspector};
 use alertresponder_core::{Attribute, PluginError, Task};
 use async_trait::async_trait;
 
-use crate::command::run_command;
+use crate::command::CommandSpec;
 use crate::error::PluginConfigError;
 use crate::output::inspection_from_output;
 
@@ -17,10 +17,8 @@ pub const MAX_INSPECTOR_OUTPUT: usize = 1024 * 1024;
 /// `{"sections": [...], "new_attributes": [...]}` (or nothing) on stdout.
 #[derive(Debug, Clone)]
 pub struct CommandInspector {
-    name: String,
-    argv: Vec<String>,
+    spec: CommandSpec,
     types: Option<Vec<String>>,
-    timeout: Duration,
 }
 
 impl CommandInspector {
@@ -31,15 +29,9 @@ impl CommandInspector {
         types: Option<Vec<String>>,
         timeout: Duration,
     ) -> Result<Self, PluginConfigError> {
-        let name = name.into();
-        if argv.is_empty() {
-            return Err(PluginConfigError::EmptyCommand { name });
-        }
         Ok(Self {
-            name,
-            argv,
+            spec: CommandSpec::new(name, argv, timeout)?,
             types,
-            timeout,
         })
     }
 }
@@ -47,7 +39,7 @@ impl CommandInspector {
 #[async_trait]
 impl Inspector for CommandInspector {
     fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     fn accepts(&self, attribute: &Attribute) -> bool {
@@ -58,17 +50,15 @@ impl Inspector for CommandInspector {
     }
 
     fn timeout(&self) -> Duration {
-        self.timeout
+        self.spec.timeout
     }
 
     async fn inspect(&self, task: &Task) -> Result<Inspection, PluginError> {
-        let input = serde_json::to_vec(task)
-            .map_err(|e| PluginError::Failed(format!("cannot encode the task: {e}")))?;
         let env = [(
             "ALERTRESPONDER_REPORT_ID".to_string(),
             task.report_id.clone(),
         )];
-        let out = run_command(&self.argv, &input, self.timeout, MAX_INSPECTOR_OUTPUT, &env).await?;
+        let out = self.spec.run_json(task, MAX_INSPECTOR_OUTPUT, &env).await?;
         inspection_from_output(&out)
     }
 }

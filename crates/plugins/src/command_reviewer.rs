@@ -6,7 +6,7 @@ use alertresponder_core::ports::Reviewer;
 use alertresponder_core::{PluginError, Report, ReportResult};
 use async_trait::async_trait;
 
-use crate::command::run_command;
+use crate::command::CommandSpec;
 use crate::error::PluginConfigError;
 use crate::output::review_from_output;
 
@@ -17,9 +17,7 @@ pub const MAX_REVIEWER_OUTPUT: usize = 64 * 1024;
 /// `{"severity": "safe|unclassified|urgent", "reason": "..."}`, or nothing for no decision.
 #[derive(Debug, Clone)]
 pub struct CommandReviewer {
-    name: String,
-    argv: Vec<String>,
-    timeout: Duration,
+    spec: CommandSpec,
 }
 
 impl CommandReviewer {
@@ -29,14 +27,8 @@ impl CommandReviewer {
         argv: Vec<String>,
         timeout: Duration,
     ) -> Result<Self, PluginConfigError> {
-        let name = name.into();
-        if argv.is_empty() {
-            return Err(PluginConfigError::EmptyCommand { name });
-        }
         Ok(Self {
-            name,
-            argv,
-            timeout,
+            spec: CommandSpec::new(name, argv, timeout)?,
         })
     }
 }
@@ -44,13 +36,11 @@ impl CommandReviewer {
 #[async_trait]
 impl Reviewer for CommandReviewer {
     fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     async fn review(&self, report: &Report) -> Result<Option<ReportResult>, PluginError> {
-        let input = serde_json::to_vec(report)
-            .map_err(|e| PluginError::Failed(format!("cannot encode the report: {e}")))?;
-        let out = run_command(&self.argv, &input, self.timeout, MAX_REVIEWER_OUTPUT, &[]).await?;
+        let out = self.spec.run_json(report, MAX_REVIEWER_OUTPUT, &[]).await?;
         review_from_output(&out)
     }
 }

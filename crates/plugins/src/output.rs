@@ -1,7 +1,7 @@
 //! Validation of what plugins answer: by hand, so that an error names the field at fault.
 
 use alertresponder_core::ports::{Inspection, SectionDraft};
-use alertresponder_core::validate::{attribute_from_value, MAX_ID_LEN};
+use alertresponder_core::validate::{attribute_from_value, json_kind as kind, MAX_ID_LEN};
 use alertresponder_core::{PluginError, ReportResult, Severity};
 use serde_json::Value;
 
@@ -131,15 +131,4 @@ fn array<'a>(value: Option<&'a Value>, path: &str) -> Result<&'a [Value], Plugin
 
 fn invalid(path: &str, message: impl std::fmt::Display) -> PluginError {
     PluginError::InvalidOutput(format!("{path}: {message}"))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
