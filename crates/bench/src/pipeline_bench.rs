@@ -224,6 +224,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<()> {
         }
     }
     let wall = last_emission.saturating_duration_since(first_receive);
+    let first_emission = seen
+        .first
+        .values()
+        .min()
+        .map(|at| at.saturating_duration_since(first_receive));
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
 
     println!(
@@ -262,8 +267,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<()> {
         percentiles(&sent.receive)
     );
     println!(
-        "  wall time            {} (first receive to last emission)",
-        duration(wall)
+        "  wall time            {} (first receive to last emission); first emission after {}",
+        duration(wall),
+        first_emission.map_or_else(|| "none".into(), duration)
     );
     println!(
         "  throughput           {} alerts/s end to end",

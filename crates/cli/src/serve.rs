@@ -4,6 +4,7 @@
 //! only after every accepted alert is committed to the database. An API token is
 //! required when listening beyond loopback.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -215,26 +216,64 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // Alerts of one aggregation key are received in order; different keys concurrently,
+    // so that a batch shares the store's group commits.
+    let mut groups: HashMap<Option<(String, String, String)>, Vec<usize>> = HashMap::new();
+    for (i, raw) in alerts.iter().enumerate() {
+        groups
+            .entry(aggregation_key(&raw.bytes))
+            .or_default()
+            .push(i);
+    }
+    let pipeline = state.runtime.pipeline();
+    let results = futures::future::join_all(groups.into_values().map(|indices| {
+        let key = key.clone();
+        let alerts = &alerts;
+        async move {
+            let mut out = Vec::with_capacity(indices.len());
+            for i in indices {
+                let message_id = key.as_ref().map(|k| {
+                    if is_batch {
+                        format!("{k}#{i}")
+                    } else {
+                        k.clone()
+                    }
+                });
+                out.push((
+                    i,
+                    pipeline
+                        .receive(&alerts[i].bytes, message_id.as_deref())
+                        .await,
+                ));
+            }
+            out
+        }
+    }))
+    .await;
+    let mut results: Vec<_> = results.into_iter().flatten().collect();
+    results.sort_by_key(|(i, _)| *i);
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
-    for (i, raw) in alerts.iter().enumerate() {
-        let message_id = key.as_ref().map(|k| {
-            if is_batch {
-                format!("{k}#{i}")
-            } else {
-                k.clone()
-            }
-        });
-        match state.runtime.pipeline().receive(&raw.bytes, message_id.as_deref()).await {
+    let mut failed = Vec::new();
+    for (i, result) in results {
+        match result {
             Ok(receipt) => accepted.push(json!({"index": i, "report_id": receipt.report_id, "alert_id": receipt.alert_id, "status": receipt.status, "duplicate": receipt.duplicate})),
             Err(CoreError::Invalid(e)) => rejected.push(json!({"index": i, "field": e.field, "error": e.to_string()})),
-            Err(e) => {
-                // Nothing after this alert was taken: the client retries the request,
-                // and alerts already accepted are recognised as duplicates.
-                let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-                return (status, Json(json!({"error": e.to_string(), "accepted": accepted, "failed_index": i}))).into_response();
-            }
+            Err(e) => failed.push((i, e)),
         }
+    }
+    if let Some((_, first)) = failed.first() {
+        // The client retries the request; alerts already accepted are recognised as duplicates.
+        let status = if first.is_retryable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let failed: Vec<_> = failed
+            .iter()
+            .map(|(i, e)| json!({"index": i, "error": e.to_string()}))
+            .collect();
+        return (status, Json(json!({"error": first.to_string(), "accepted": accepted, "rejected": rejected, "failed": failed}))).into_response();
     }
     let status = if rejected.is_empty() {
         StatusCode::ACCEPTED
@@ -247,6 +286,19 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
         body["field"] = first["field"].clone();
     }
     (status, Json(body)).into_response()
+}
+
+/// `(detector, rule_id, alert_key)` of a raw alert, if it has them (to keep their order).
+fn aggregation_key(raw: &[u8]) -> Option<(String, String, String)> {
+    #[derive(Deserialize)]
+    struct Key {
+        detector: String,
+        rule_id: String,
+        alert_key: String,
+    }
+    serde_json::from_slice::<Key>(raw)
+        .ok()
+        .map(|k| (k.detector, k.rule_id, k.alert_key))
 }
 
 fn error(status: StatusCode, field: &str, message: &str) -> Response {

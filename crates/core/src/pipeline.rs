@@ -232,15 +232,8 @@ pub async fn receive_alert(
 
     // Scheduling is idempotent, so a retried receive schedules again rather than
     // trusting that the first try got that far (DeepAlert lost such reports).
-    let mut needs_dispatch = opened;
-    if !needs_dispatch {
-        for attr in &alert.attributes {
-            if !store.has_attribute(&meta.id, &attr.hash()).await? {
-                needs_dispatch = true;
-                break;
-            }
-        }
-    }
+    let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
+    let needs_dispatch = opened || !store.knows_attributes(&meta.id, &hashes).await?;
     if needs_dispatch {
         let job = Job::Dispatch {
             report_id: meta.id.clone(),

@@ -113,11 +113,11 @@ pub trait Store: Send + Sync {
         report_id: &str,
         message_id: &str,
     ) -> Result<Option<Alert>, StoreError>;
-    /// Whether an attribute is already claimed for the report.
-    async fn has_attribute(
+    /// Whether every one of the attributes (by hash) is already claimed for the report.
+    async fn knows_attributes(
         &self,
         report_id: &str,
-        attribute_hash: &str,
+        attribute_hashes: &[String],
     ) -> Result<bool, StoreError>;
     /// Claims an attribute for inspection, conditionally: new, or claimed before by `claimer`.
     async fn claim_attribute(

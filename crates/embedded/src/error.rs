@@ -10,6 +10,14 @@ use thiserror::Error;
 /// A failure of the SQLite store or the job queue.
 #[derive(Debug, Error)]
 pub enum EmbeddedError {
+    /// The group transaction holding this call could not begin or commit.
+    #[error("SQLite commit failed: {message}")]
+    Commit {
+        /// SQLite's message.
+        message: String,
+        /// Whether the database was only busy or locked.
+        transient: bool,
+    },
     /// SQLite refused or failed an operation.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -57,6 +65,7 @@ impl EmbeddedError {
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
             ),
             EmbeddedError::Store(e) => matches!(e, StoreError::Transient(_)),
+            EmbeddedError::Commit { transient, .. } => *transient,
             _ => false,
         }
     }

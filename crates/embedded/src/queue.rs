@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::error::EmbeddedError;
-use crate::store::{from_millis, millis, next_seq, to_i64, SqliteStore};
+use crate::store::{exec, from_millis, millis, next_seq, row1, to_i64, SqliteStore};
 
 const PENDING: &str = "pending";
 const RUNNING: &str = "running";
@@ -91,16 +91,19 @@ impl JobQueue {
         let inserted = self
             .store
             .write(move |tx| {
-                let known = tx
-                    .query_row("SELECT 1 FROM jobs WHERE name = ?1", params![name], |_| {
-                        Ok(())
-                    })
-                    .optional()?;
+                let known = row1(
+                    tx,
+                    "SELECT 1 FROM jobs WHERE name = ?1",
+                    params![name],
+                    |_| Ok(()),
+                )
+                .optional()?;
                 if known.is_some() {
                     return Ok(false);
                 }
                 let seq = next_seq(tx)?;
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO jobs (name, kind, job, report_id, due_at, state, attempts,
                                        last_error, seq, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7, ?8)",
@@ -134,7 +137,7 @@ impl JobQueue {
         self.store
             .write(move |tx| {
                 let rows = {
-                    let mut stmt = tx.prepare(
+                    let mut stmt = tx.prepare_cached(
                         "SELECT name, job, attempts FROM jobs
                           WHERE state = ?1 AND due_at <= ?2
                           ORDER BY due_at, seq LIMIT ?3",
@@ -154,7 +157,7 @@ impl JobQueue {
                 for (name, json, attempts) in rows {
                     match serde_json::from_str::<Job>(&json) {
                         Ok(job) => {
-                            tx.execute(
+                            exec(tx,
                                 "UPDATE jobs SET state = ?2, updated_at = ?3 WHERE name = ?1",
                                 params![name, RUNNING, stamp],
                             )?;
@@ -166,7 +169,7 @@ impl JobQueue {
                         }
                         Err(e) => {
                             warn!(job = %name, error = %e, "stored job does not parse; marked failed");
-                            tx.execute(
+                            exec(tx,
                                 "UPDATE jobs SET state = ?2, last_error = ?3, updated_at = ?4
                                   WHERE name = ?1",
                                 params![name, FAILED, format!("stored job does not parse: {e}"), stamp],
@@ -185,7 +188,8 @@ impl JobQueue {
         let now = millis(self.clock.now());
         self.store
             .write(move |tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE jobs SET state = ?2, updated_at = ?3 WHERE name = ?1",
                     params![name, DONE, now],
                 )?;
@@ -206,7 +210,8 @@ impl JobQueue {
         let changed = self
             .store
             .write(move |tx| {
-                Ok(tx.execute(
+                Ok(exec(
+                    tx,
                     "UPDATE jobs SET state = ?2, attempts = attempts + 1, due_at = ?3,
                                      last_error = ?4, updated_at = ?5
                       WHERE name = ?1",
@@ -226,7 +231,8 @@ impl JobQueue {
         let now = millis(self.clock.now());
         self.store
             .write(move |tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE jobs SET state = ?2, attempts = attempts + 1, last_error = ?3,
                                      updated_at = ?4
                       WHERE name = ?1",
@@ -241,7 +247,8 @@ impl JobQueue {
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, EmbeddedError> {
         self.store
             .read(|tx| {
-                let due: Option<i64> = tx.query_row(
+                let due: Option<i64> = row1(
+                    tx,
                     "SELECT min(due_at) FROM jobs WHERE state = ?1",
                     params![PENDING],
                     |r| r.get(0),
@@ -258,7 +265,8 @@ impl JobQueue {
         let n = self
             .store
             .write(move |tx| {
-                Ok(tx.execute(
+                Ok(exec(
+                    tx,
                     "UPDATE jobs SET state = ?1, attempts = attempts + 1,
                                      last_error = 'interrupted: the runtime stopped while it ran',
                                      updated_at = ?3
@@ -278,7 +286,8 @@ impl JobQueue {
         self.store
             .read(|tx| {
                 let mut stats = QueueStats::default();
-                let mut stmt = tx.prepare("SELECT state, count(*) FROM jobs GROUP BY state")?;
+                let mut stmt =
+                    tx.prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -296,7 +305,7 @@ impl JobQueue {
                         }
                     }
                 }
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT kind, count(*) FROM jobs WHERE state = ?1 GROUP BY kind ORDER BY kind",
                 )?;
                 let rows = stmt
@@ -322,7 +331,8 @@ impl JobQueue {
         let (report_id, kind) = (report_id.to_string(), kind.to_string());
         self.store
             .read(move |tx| {
-                let n: i64 = tx.query_row(
+                let n: i64 = row1(
+                    tx,
                     "SELECT count(*) FROM jobs
                       WHERE report_id = ?1 AND kind = ?2 AND state IN (?3, ?4)",
                     params![report_id, kind, PENDING, RUNNING],
@@ -344,7 +354,8 @@ impl JobQueue {
         let now = millis(now);
         self.store
             .read(move |tx| {
-                let n: i64 = tx.query_row(
+                let n: i64 = row1(
+                    tx,
                     "SELECT count(*) FROM jobs
                       WHERE report_id = ?1 AND kind IN ('dispatch', 'inspect')
                         AND (state = ?2 OR (state = ?3 AND due_at <= ?4))",
@@ -362,7 +373,8 @@ impl JobQueue {
         let (due, now) = (millis(due), millis(self.clock.now()));
         self.store
             .write(move |tx| {
-                Ok(tx.execute(
+                Ok(exec(
+                    tx,
                     "UPDATE jobs SET state = ?2, due_at = ?3, updated_at = ?4 WHERE name = ?1",
                     params![name, PENDING, due, now],
                 )?)
@@ -384,7 +396,8 @@ impl JobQueue {
         let n = self
             .store
             .write(move |tx| {
-                Ok(tx.execute(
+                Ok(exec(
+                    tx,
                     "DELETE FROM jobs WHERE state = ?1 AND updated_at < ?2",
                     params![DONE, before],
                 )?)
@@ -672,7 +685,11 @@ mod tests {
         queue
             .store()
             .write(|tx| {
-                tx.execute("UPDATE jobs SET job = '{' WHERE name = 'review:bad:1'", [])?;
+                exec(
+                    tx,
+                    "UPDATE jobs SET job = '{' WHERE name = 'review:bad:1'",
+                    [],
+                )?;
                 Ok(())
             })
             .await

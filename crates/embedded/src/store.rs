@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use alertresponder_core::error::StoreError;
@@ -18,7 +18,7 @@ use alertresponder_core::model::{
 use alertresponder_core::ports::{Claim, PublishMark, ReportMeta, ReportState, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Params, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EmbeddedError;
@@ -171,9 +171,134 @@ pub struct ReportSummary {
 }
 
 /// The [`Store`] port on a SQLite file.
+///
+/// One writer thread owns the connection. Calls queue up on a channel; the thread
+/// runs every call waiting at that moment in one transaction, each call in a
+/// savepoint of its own (a failing call rolls back only itself), commits once, and
+/// only then answers each caller. Concurrent callers thus share a commit (group
+/// commit) while every caller still learns of its write only once it is durable.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    calls: mpsc::Sender<Box<dyn Call>>,
+}
+
+/// Most calls run in one transaction.
+const MAX_GROUP: usize = 512;
+
+/// One queued call: run inside the group's transaction, answered after the commit.
+trait Call: Send {
+    /// Runs the call in its own savepoint; returns how to answer it after the commit.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
+    /// Answers without running: the group's transaction could not begin.
+    fn abort(self: Box<Self>, error: EmbeddedError);
+}
+
+/// A call's outcome, held until the group's commit.
+trait Answer: Send {
+    /// Sends the outcome, or `commit_error` if the commit failed.
+    fn send(self: Box<Self>, commit_error: Option<EmbeddedError>);
+}
+
+struct Queued<T, F> {
+    f: F,
+    reply: tokio::sync::oneshot::Sender<Result<T, EmbeddedError>>,
+}
+
+struct Held<T> {
+    outcome: Result<T, EmbeddedError>,
+    reply: tokio::sync::oneshot::Sender<Result<T, EmbeddedError>>,
+}
+
+impl<T, F> Call for Queued<T, F>
+where
+    F: FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+        let Queued { f, reply } = *self;
+        let outcome = conn
+            .execute_batch("SAVEPOINT call")
+            .map_err(EmbeddedError::from)
+            .and_then(|()| f(conn));
+        let closed = match &outcome {
+            Ok(_) => conn.execute_batch("RELEASE call"),
+            Err(_) => conn.execute_batch("ROLLBACK TO call; RELEASE call"),
+        };
+        let outcome = match closed {
+            Ok(()) => outcome,
+            Err(e) => Err(e.into()),
+        };
+        Box::new(Held { outcome, reply })
+    }
+
+    fn abort(self: Box<Self>, error: EmbeddedError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<T: Send + 'static> Answer for Held<T> {
+    fn send(self: Box<Self>, commit_error: Option<EmbeddedError>) {
+        let outcome = match commit_error {
+            None => self.outcome,
+            Some(e) => Err(e),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// The writer thread: group, run, commit, answer; ends when every store handle is gone.
+fn writer(conn: Connection, calls: mpsc::Receiver<Box<dyn Call>>) {
+    while let Ok(first) = calls.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match calls.try_recv() {
+                Ok(c) => group.push(c),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = e.to_string();
+            let transient = EmbeddedError::from(e).is_transient();
+            for c in group {
+                c.abort(EmbeddedError::Commit {
+                    message: message.clone(),
+                    transient,
+                });
+            }
+            continue;
+        }
+        let answers: Vec<Box<dyn Answer>> = group.into_iter().map(|c| c.run(&conn)).collect();
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            let message = e.to_string();
+            (message, EmbeddedError::from(e).is_transient())
+        });
+        for a in answers {
+            a.send(
+                commit_error
+                    .as_ref()
+                    .map(|(message, transient)| EmbeddedError::Commit {
+                        message: message.clone(),
+                        transient: *transient,
+                    }),
+            );
+        }
+    }
+}
+
+/// Executes `sql` through the connection's statement cache.
+pub(crate) fn exec<P: Params>(conn: &Connection, sql: &str, params: P) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Queries one row through the connection's statement cache.
+pub(crate) fn row1<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: F,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -210,7 +335,7 @@ impl SqliteStore {
         };
         conn.pragma_update(None, "synchronous", sync)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = row1(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(EmbeddedError::Corrupt(format!(
                 "schema version {version} was written by a newer build (this one reads {SCHEMA_VERSION})"
@@ -219,56 +344,48 @@ impl SqliteStore {
         tx.execute_batch(SCHEMA)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        conn.set_prepared_statement_cache_capacity(128);
+        let (calls, rx) = mpsc::channel::<Box<dyn Call>>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| {
+                EmbeddedError::Corrupt(format!("cannot start the database thread: {e}"))
+            })?;
+        Ok(Self { calls })
     }
 
-    /// Runs `f` on the connection on a blocking worker.
+    /// Runs `f` on the writer thread, in the next group transaction; answers once committed.
     async fn call<T, F>(&self, f: F) -> Result<T, EmbeddedError>
     where
-        F: FnOnce(&mut Connection) -> Result<T, EmbeddedError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| {
-                EmbeddedError::Corrupt("the connection was poisoned by an earlier panic".into())
-            })?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| EmbeddedError::Join(e.to_string()))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.calls
+            .send(Box::new(Queued { f, reply }))
+            .map_err(|_| EmbeddedError::Corrupt("the database thread has stopped".into()))?;
+        answer.await.map_err(|_| {
+            EmbeddedError::Corrupt("the database thread stopped during a call".into())
+        })?
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committed if `f` succeeds.
+    /// Runs `f` as one atomic unit of writes (a savepoint in a group transaction).
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, EmbeddedError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, EmbeddedError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
         T: Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        self.call(f).await
     }
 
-    /// Runs `f` in one read transaction, so that it sees one snapshot.
+    /// Runs `f` on one consistent snapshot (the writer's, so it sees every answered write).
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, EmbeddedError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, EmbeddedError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
         T: Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        self.call(f).await
     }
 
     /// Reports, newest first, `limit` of them after skipping `offset`.
@@ -278,7 +395,7 @@ impl SqliteStore {
         offset: usize,
     ) -> Result<Vec<ReportSummary>, EmbeddedError> {
         self.read(move |tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT r.id, r.alert_id, r.created_at, r.published_version, r.alert_count,
                         r.last_result,
                         (SELECT a.alert FROM alerts a WHERE a.report_id = r.id
@@ -337,14 +454,14 @@ impl SqliteStore {
     pub async fn latest_published(&self, report_id: &str) -> Result<Option<Report>, EmbeddedError> {
         let report_id = report_id.to_string();
         self.read(move |tx| {
-            let json: Option<String> = tx
-                .query_row(
-                    "SELECT report FROM published WHERE report_id = ?1
+            let json: Option<String> = row1(
+                tx,
+                "SELECT report FROM published WHERE report_id = ?1
                       ORDER BY version DESC LIMIT 1",
-                    params![report_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                params![report_id],
+                |r| r.get(0),
+            )
+            .optional()?;
             Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
         })
         .await
@@ -353,7 +470,7 @@ impl SqliteStore {
     /// The last `limit` error records, newest first.
     pub async fn list_errors(&self, limit: usize) -> Result<Vec<ErrorRecord>, EmbeddedError> {
         self.read(move |tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, stage, error, field, input, input_truncated, at
                    FROM errors ORDER BY seq DESC LIMIT ?1",
             )?;
@@ -400,14 +517,15 @@ impl SqliteStore {
     }
 }
 
-fn count(tx: &Transaction<'_>, sql: &str) -> Result<u64, EmbeddedError> {
-    let n: i64 = tx.query_row(sql, [], |r| r.get(0))?;
+fn count(tx: &Connection, sql: &str) -> Result<u64, EmbeddedError> {
+    let n: i64 = row1(tx, sql, [], |r| r.get(0))?;
     u64::try_from(n).map_err(|_| EmbeddedError::Corrupt(format!("negative count {n}")))
 }
 
 /// The next value of the store-wide sequence (insertion order across every table).
-pub(crate) fn next_seq(tx: &Transaction<'_>) -> Result<i64, EmbeddedError> {
-    Ok(tx.query_row(
+pub(crate) fn next_seq(tx: &Connection) -> Result<i64, EmbeddedError> {
+    Ok(row1(
+        tx,
         "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value",
         [],
         |r| r.get(0),
@@ -433,24 +551,24 @@ pub(crate) fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn read_meta(tx: &Transaction<'_>, report_id: &str) -> Result<Option<ReportMeta>, EmbeddedError> {
-    let row = tx
-        .query_row(
-            "SELECT id, alert_id, created_at, opened_by, published_version, alert_count
+fn read_meta(tx: &Connection, report_id: &str) -> Result<Option<ReportMeta>, EmbeddedError> {
+    let row = row1(
+        tx,
+        "SELECT id, alert_id, created_at, opened_by, published_version, alert_count
                FROM reports WHERE id = ?1",
-            params![report_id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            },
-        )
-        .optional()?;
+        params![report_id],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        },
+    )
+    .optional()?;
     row.map(|(id, alert_id, created_at, opened_by, published, alerts)| {
         Ok(ReportMeta {
             id,
@@ -466,11 +584,11 @@ fn read_meta(tx: &Transaction<'_>, report_id: &str) -> Result<Option<ReportMeta>
 
 /// Every JSON column of one report's rows in a table, in `seq` order.
 fn json_rows<T: serde::de::DeserializeOwned>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     sql: &str,
     report_id: &str,
 ) -> Result<Vec<T>, EmbeddedError> {
-    let mut stmt = tx.prepare(sql)?;
+    let mut stmt = tx.prepare_cached(sql)?;
     let texts = stmt
         .query_map(params![report_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -503,8 +621,7 @@ impl Store for SqliteStore {
             if let Some(meta) = read_meta(tx, &candidate_id)? {
                 return Ok(meta);
             }
-            let open: Option<(String, i64)> = tx
-                .query_row(
+            let open: Option<(String, i64)> = row1(tx,
                     "SELECT report_id, created_at FROM open_reports WHERE alert_id = ?1",
                     params![alert_id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -519,12 +636,12 @@ impl Store for SqliteStore {
                     });
                 }
             }
-            tx.execute(
+            exec(tx,
                 "INSERT INTO reports (id, alert_id, created_at, opened_by, published_version, alert_count)
                  VALUES (?1, ?2, ?3, ?4, 0, 0)",
                 params![candidate_id, alert_id, now_ms, message_id],
             )?;
-            tx.execute(
+            exec(tx,
                 "INSERT INTO open_reports (alert_id, report_id, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (alert_id) DO UPDATE
                    SET report_id = excluded.report_id, created_at = excluded.created_at",
@@ -561,17 +678,18 @@ impl Store for SqliteStore {
         let json = serde_json::to_string(alert).map_err(EmbeddedError::from)?;
         let at = millis(received_at);
         self.write(move |tx| {
-            let stored = tx
-                .query_row(
-                    "SELECT 1 FROM alerts WHERE report_id = ?1 AND message_id = ?2",
-                    params![report_id, message_id],
-                    |_| Ok(()),
-                )
-                .optional()?;
+            let stored = row1(
+                tx,
+                "SELECT 1 FROM alerts WHERE report_id = ?1 AND message_id = ?2",
+                params![report_id, message_id],
+                |_| Ok(()),
+            )
+            .optional()?;
             if stored.is_some() {
                 return Ok(false);
             }
-            let counted = tx.execute(
+            let counted = exec(
+                tx,
                 "UPDATE reports SET alert_count = alert_count + 1 WHERE id = ?1",
                 params![report_id],
             )?;
@@ -579,7 +697,8 @@ impl Store for SqliteStore {
                 return Err(EmbeddedError::UnknownReport(report_id));
             }
             let seq = next_seq(tx)?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO alerts (report_id, message_id, seq, alert, received_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![report_id, message_id, seq, json, at],
@@ -597,34 +716,40 @@ impl Store for SqliteStore {
     ) -> Result<Option<Alert>, StoreError> {
         let (report_id, message_id) = (report_id.to_string(), message_id.to_string());
         self.read(move |tx| {
-            let json: Option<String> = tx
-                .query_row(
-                    "SELECT alert FROM alerts WHERE report_id = ?1 AND message_id = ?2",
-                    params![report_id, message_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let json: Option<String> = row1(
+                tx,
+                "SELECT alert FROM alerts WHERE report_id = ?1 AND message_id = ?2",
+                params![report_id, message_id],
+                |r| r.get(0),
+            )
+            .optional()?;
             Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
         })
         .await
         .map_err(StoreError::from)
     }
 
-    async fn has_attribute(
+    async fn knows_attributes(
         &self,
         report_id: &str,
-        attribute_hash: &str,
+        attribute_hashes: &[String],
     ) -> Result<bool, StoreError> {
-        let (report_id, hash) = (report_id.to_string(), attribute_hash.to_string());
+        let (report_id, hashes) = (report_id.to_string(), attribute_hashes.to_vec());
         self.read(move |tx| {
-            Ok(tx
-                .query_row(
+            for hash in hashes {
+                let known = row1(
+                    tx,
                     "SELECT 1 FROM attributes WHERE report_id = ?1 AND hash = ?2",
                     params![report_id, hash],
                     |_| Ok(()),
                 )
                 .optional()?
-                .is_some())
+                .is_some();
+                if !known {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
         })
         .await
         .map_err(StoreError::from)
@@ -641,13 +766,13 @@ impl Store for SqliteStore {
         let hash = attribute.hash();
         let json = serde_json::to_string(attribute).map_err(EmbeddedError::from)?;
         self.write(move |tx| {
-            let by: Option<String> = tx
-                .query_row(
-                    "SELECT claimer FROM attributes WHERE report_id = ?1 AND hash = ?2",
-                    params![report_id, hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let by: Option<String> = row1(
+                tx,
+                "SELECT claimer FROM attributes WHERE report_id = ?1 AND hash = ?2",
+                params![report_id, hash],
+                |r| r.get(0),
+            )
+            .optional()?;
             if let Some(by) = by {
                 return Ok(if by == claimer {
                     Claim::New
@@ -655,7 +780,8 @@ impl Store for SqliteStore {
                     Claim::Seen
                 });
             }
-            let claimed: i64 = tx.query_row(
+            let claimed: i64 = row1(
+                tx,
                 "SELECT count(*) FROM attributes WHERE report_id = ?1",
                 params![report_id],
                 |r| r.get(0),
@@ -664,7 +790,8 @@ impl Store for SqliteStore {
                 return Ok(Claim::CapReached);
             }
             let seq = next_seq(tx)?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO attributes (report_id, hash, attribute, claimer, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![report_id, hash, json, claimer, seq],
@@ -684,7 +811,8 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let seq = next_seq(tx)?;
             // An upsert, not INSERT OR REPLACE: a replaced row keeps its place (seq).
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO sections (report_id, attr_hash, author, idx, section, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (report_id, attr_hash, author, idx)
@@ -708,7 +836,8 @@ impl Store for SqliteStore {
         let json = serde_json::to_string(record).map_err(EmbeddedError::from)?;
         self.write(move |tx| {
             let seq = next_seq(tx)?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO inspections (report_id, attr_hash, inspector, record, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (report_id, attr_hash, inspector)
@@ -727,7 +856,8 @@ impl Store for SqliteStore {
             let Some(meta) = read_meta(tx, &report_id)? else {
                 return Ok(None);
             };
-            let last_result: Option<String> = tx.query_row(
+            let last_result: Option<String> = row1(
+                tx,
                 "SELECT last_result FROM reports WHERE id = ?1",
                 params![report_id],
                 |r| r.get(0),
@@ -777,8 +907,7 @@ impl Store for SqliteStore {
         let severity = report.result.severity.as_str();
         let published_at = report.published_at.map(millis);
         self.write(move |tx| {
-            let published: Option<i64> = tx
-                .query_row(
+            let published: Option<i64> = row1(tx,
                     "SELECT published_version FROM reports WHERE id = ?1",
                     params![report_id],
                     |r| r.get(0),
@@ -789,19 +918,18 @@ impl Store for SqliteStore {
                 "published_version",
             )?;
             if published.checked_add(1) == Some(version) {
-                tx.execute(
+                exec(tx,
                     "INSERT INTO published (report_id, version, report, publisher, severity, published_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![report_id, version, json, publisher, severity, published_at],
                 )?;
-                tx.execute(
+                exec(tx,
                     "UPDATE reports SET published_version = ?2, last_result = ?3 WHERE id = ?1",
                     params![report_id, version, result],
                 )?;
                 return Ok(PublishMark::Published);
             }
-            let by: Option<String> = tx
-                .query_row(
+            let by: Option<String> = row1(tx,
                     "SELECT publisher FROM published WHERE report_id = ?1 AND version = ?2",
                     params![report_id, version],
                     |r| r.get(0),
@@ -827,13 +955,13 @@ impl Store for SqliteStore {
     ) -> Result<Option<(Report, String)>, StoreError> {
         let report_id = report_id.to_string();
         self.read(move |tx| {
-            let row: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT report, publisher FROM published WHERE report_id = ?1 AND version = ?2",
-                    params![report_id, version],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let row: Option<(String, String)> = row1(
+                tx,
+                "SELECT report, publisher FROM published WHERE report_id = ?1 AND version = ?2",
+                params![report_id, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
             row.map(|(json, publisher)| Ok((serde_json::from_str(&json)?, publisher)))
                 .transpose()
         })
@@ -844,7 +972,8 @@ impl Store for SqliteStore {
     async fn put_error(&self, record: &ErrorRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO errors (id, stage, error, field, input, input_truncated, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -1106,7 +1235,7 @@ mod tests {
             store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
             Claim::New
         );
-        assert!(store.has_attribute(&id, &a.hash()).await.unwrap());
+        assert!(store.knows_attributes(&id, &[a.hash()]).await.unwrap());
         assert_eq!(
             store.claim_attribute(&id, &a, "d2", 2).await.unwrap(),
             Claim::Seen
@@ -1125,7 +1254,10 @@ mod tests {
             store.claim_attribute(&id, &c, "d2", 2).await.unwrap(),
             Claim::CapReached
         );
-        assert!(!store.has_attribute(&id, &c.hash()).await.unwrap());
+        assert!(!store
+            .knows_attributes(&id, &[a.hash(), c.hash()])
+            .await
+            .unwrap());
         // At the cap, a claimed attribute is still told apart.
         assert_eq!(
             store.claim_attribute(&id, &a, "d3", 2).await.unwrap(),
