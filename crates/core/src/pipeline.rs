@@ -215,11 +215,16 @@ pub async fn receive_alert(
 ) -> Result<Receipt, CoreError> {
     let alert_id = alert.alert_id();
     let candidate = id::report_id(&alert_id, message_id);
-    let meta = store
-        .open_or_join(
+    let Admission {
+        meta,
+        inserted,
+        knows_all_attributes,
+    } = store
+        .open_join_and_put(
             &alert_id,
             message_id,
             &candidate,
+            alert,
             now,
             settings.aggregation_window,
         )
@@ -227,13 +232,10 @@ pub async fn receive_alert(
     tracing::Span::current()
         .record("alert_id", alert_id.as_str())
         .record("report_id", meta.id.as_str());
-    let inserted = store.put_alert(&meta.id, message_id, alert, now).await?;
     let opened = meta.opened_by == message_id;
-
     // Scheduling is idempotent, so a retried receive schedules again rather than
     // trusting that the first try got that far (DeepAlert lost such reports).
-    let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
-    let needs_dispatch = opened || !store.knows_attributes(&meta.id, &hashes).await?;
+    let needs_dispatch = opened || !knows_all_attributes;
     if needs_dispatch {
         let job = Job::Dispatch {
             report_id: meta.id.clone(),

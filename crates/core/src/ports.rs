@@ -61,6 +61,17 @@ pub struct ReportState {
     pub last_result: Option<ReportResult>,
 }
 
+/// What [`Store::open_join_and_put`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The report opened or joined, as it was before the alert was stored.
+    pub meta: ReportMeta,
+    /// The alert was stored now (`false`: its message was stored before).
+    pub inserted: bool,
+    /// Every attribute of the alert was already claimed for the report.
+    pub knows_all_attributes: bool,
+}
+
 /// Outcome of claiming an attribute for inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -97,6 +108,30 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         window: Duration,
     ) -> Result<ReportMeta, StoreError>;
+    /// Receive in one step: [`Store::open_or_join`], then [`Store::put_alert`], then
+    /// [`Store::knows_attributes`] for the alert's attributes. A store that can do the
+    /// three in one round trip overrides this; the result must be the same.
+    async fn open_join_and_put(
+        &self,
+        alert_id: &str,
+        message_id: &str,
+        candidate_id: &str,
+        alert: &Alert,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Admission, StoreError> {
+        let meta = self
+            .open_or_join(alert_id, message_id, candidate_id, now, window)
+            .await?;
+        let inserted = self.put_alert(&meta.id, message_id, alert, now).await?;
+        let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
+        let knows_all_attributes = self.knows_attributes(&meta.id, &hashes).await?;
+        Ok(Admission {
+            meta,
+            inserted,
+            knows_all_attributes,
+        })
+    }
     /// Metadata of a report.
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError>;
     /// Stores an alert of a report once per message; `false` if that message was stored before.

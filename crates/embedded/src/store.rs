@@ -15,7 +15,7 @@ use alertresponder_core::error::StoreError;
 use alertresponder_core::model::{
     Alert, Attribute, ErrorRecord, InspectionRecord, Report, ReportResult, ReportSection, Severity,
 };
-use alertresponder_core::ports::{Claim, PublishMark, ReportMeta, ReportState, Store};
+use alertresponder_core::ports::{Admission, Claim, PublishMark, ReportMeta, ReportState, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Params, Row, TransactionBehavior};
@@ -334,6 +334,12 @@ impl SqliteStore {
             Durability::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // A larger page cache and memory-mapped reads keep hot pages out of read(2);
+        // a longer checkpoint interval turns many small checkpoints into fewer larger ones.
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "mmap_size", 268_435_456)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = row1(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -598,6 +604,139 @@ fn json_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// The identifiers a receive works with, owned so they can move to the writer thread.
+struct ReceiveIds {
+    alert_id: String,
+    message_id: String,
+    candidate_id: String,
+}
+
+impl ReceiveIds {
+    fn new(alert_id: &str, message_id: &str, candidate_id: &str) -> Self {
+        Self {
+            alert_id: alert_id.to_string(),
+            message_id: message_id.to_string(),
+            candidate_id: candidate_id.to_string(),
+        }
+    }
+}
+
+/// `now` and the earliest opening time still inside the window, in epoch milliseconds.
+fn window_bounds(now: DateTime<Utc>, window: Duration) -> (i64, i64) {
+    let now_ms = millis(now);
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    (now_ms, now_ms.saturating_sub(window_ms))
+}
+
+/// Opens or joins the report of `ids.alert_id`: see [`Store::open_or_join`].
+fn open_or_join_in(
+    tx: &Connection,
+    ids: &ReceiveIds,
+    now_ms: i64,
+    since: i64,
+) -> Result<ReportMeta, EmbeddedError> {
+    // A retried receive of the message that opened the report.
+    if let Some(meta) = read_meta(tx, &ids.candidate_id)? {
+        return Ok(meta);
+    }
+    let open: Option<(String, i64)> = row1(
+        tx,
+        "SELECT report_id, created_at FROM open_reports WHERE alert_id = ?1",
+        params![ids.alert_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
+    if let Some((report_id, created_at)) = open {
+        if created_at > since {
+            return read_meta(tx, &report_id)?.ok_or_else(|| {
+                EmbeddedError::Corrupt(format!(
+                    "open report {report_id} of {} has no report row",
+                    ids.alert_id
+                ))
+            });
+        }
+    }
+    exec(
+        tx,
+        "INSERT INTO reports (id, alert_id, created_at, opened_by, published_version, alert_count)
+         VALUES (?1, ?2, ?3, ?4, 0, 0)",
+        params![ids.candidate_id, ids.alert_id, now_ms, ids.message_id],
+    )?;
+    exec(
+        tx,
+        "INSERT INTO open_reports (alert_id, report_id, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (alert_id) DO UPDATE
+           SET report_id = excluded.report_id, created_at = excluded.created_at",
+        params![ids.alert_id, ids.candidate_id, now_ms],
+    )?;
+    Ok(ReportMeta {
+        id: ids.candidate_id.clone(),
+        alert_id: ids.alert_id.clone(),
+        created_at: from_millis(now_ms)?,
+        opened_by: ids.message_id.clone(),
+        published_version: 0,
+        alert_count: 0,
+    })
+}
+
+/// Stores an alert once per message: see [`Store::put_alert`].
+fn put_alert_in(
+    tx: &Connection,
+    report_id: &str,
+    message_id: &str,
+    json: &str,
+    at: i64,
+) -> Result<bool, EmbeddedError> {
+    let stored = row1(
+        tx,
+        "SELECT 1 FROM alerts WHERE report_id = ?1 AND message_id = ?2",
+        params![report_id, message_id],
+        |_| Ok(()),
+    )
+    .optional()?;
+    if stored.is_some() {
+        return Ok(false);
+    }
+    let counted = exec(
+        tx,
+        "UPDATE reports SET alert_count = alert_count + 1 WHERE id = ?1",
+        params![report_id],
+    )?;
+    if counted == 0 {
+        return Err(EmbeddedError::UnknownReport(report_id.to_string()));
+    }
+    let seq = next_seq(tx)?;
+    exec(
+        tx,
+        "INSERT INTO alerts (report_id, message_id, seq, alert, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![report_id, message_id, seq, json, at],
+    )?;
+    Ok(true)
+}
+
+/// Whether every hash is claimed for the report: see [`Store::knows_attributes`].
+fn knows_attributes_in(
+    tx: &Connection,
+    report_id: &str,
+    hashes: &[String],
+) -> Result<bool, EmbeddedError> {
+    for hash in hashes {
+        let known = row1(
+            tx,
+            "SELECT 1 FROM attributes WHERE report_id = ?1 AND hash = ?2",
+            params![report_id, hash],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+        if !known {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn open_or_join(
@@ -608,52 +747,34 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         window: Duration,
     ) -> Result<ReportMeta, StoreError> {
-        let (alert_id, message_id, candidate_id) = (
-            alert_id.to_string(),
-            message_id.to_string(),
-            candidate_id.to_string(),
-        );
-        let now_ms = millis(now);
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let since = now_ms.saturating_sub(window_ms);
+        let ids = ReceiveIds::new(alert_id, message_id, candidate_id);
+        let (now_ms, since) = window_bounds(now, window);
+        self.write(move |tx| open_or_join_in(tx, &ids, now_ms, since))
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn open_join_and_put(
+        &self,
+        alert_id: &str,
+        message_id: &str,
+        candidate_id: &str,
+        alert: &Alert,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<Admission, StoreError> {
+        let ids = ReceiveIds::new(alert_id, message_id, candidate_id);
+        let (now_ms, since) = window_bounds(now, window);
+        let json = serde_json::to_string(alert).map_err(EmbeddedError::from)?;
+        let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
         self.write(move |tx| {
-            // A retried receive of the message that opened the report.
-            if let Some(meta) = read_meta(tx, &candidate_id)? {
-                return Ok(meta);
-            }
-            let open: Option<(String, i64)> = row1(tx,
-                    "SELECT report_id, created_at FROM open_reports WHERE alert_id = ?1",
-                    params![alert_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((report_id, created_at)) = open {
-                if created_at > since {
-                    return read_meta(tx, &report_id)?.ok_or_else(|| {
-                        EmbeddedError::Corrupt(format!(
-                            "open report {report_id} of {alert_id} has no report row"
-                        ))
-                    });
-                }
-            }
-            exec(tx,
-                "INSERT INTO reports (id, alert_id, created_at, opened_by, published_version, alert_count)
-                 VALUES (?1, ?2, ?3, ?4, 0, 0)",
-                params![candidate_id, alert_id, now_ms, message_id],
-            )?;
-            exec(tx,
-                "INSERT INTO open_reports (alert_id, report_id, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (alert_id) DO UPDATE
-                   SET report_id = excluded.report_id, created_at = excluded.created_at",
-                params![alert_id, candidate_id, now_ms],
-            )?;
-            Ok(ReportMeta {
-                id: candidate_id,
-                alert_id,
-                created_at: from_millis(now_ms)?,
-                opened_by: message_id,
-                published_version: 0,
-                alert_count: 0,
+            let meta = open_or_join_in(tx, &ids, now_ms, since)?;
+            let inserted = put_alert_in(tx, &meta.id, &ids.message_id, &json, now_ms)?;
+            let knows_all_attributes = knows_attributes_in(tx, &meta.id, &hashes)?;
+            Ok(Admission {
+                meta,
+                inserted,
+                knows_all_attributes,
             })
         })
         .await
@@ -677,36 +798,9 @@ impl Store for SqliteStore {
         let (report_id, message_id) = (report_id.to_string(), message_id.to_string());
         let json = serde_json::to_string(alert).map_err(EmbeddedError::from)?;
         let at = millis(received_at);
-        self.write(move |tx| {
-            let stored = row1(
-                tx,
-                "SELECT 1 FROM alerts WHERE report_id = ?1 AND message_id = ?2",
-                params![report_id, message_id],
-                |_| Ok(()),
-            )
-            .optional()?;
-            if stored.is_some() {
-                return Ok(false);
-            }
-            let counted = exec(
-                tx,
-                "UPDATE reports SET alert_count = alert_count + 1 WHERE id = ?1",
-                params![report_id],
-            )?;
-            if counted == 0 {
-                return Err(EmbeddedError::UnknownReport(report_id));
-            }
-            let seq = next_seq(tx)?;
-            exec(
-                tx,
-                "INSERT INTO alerts (report_id, message_id, seq, alert, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![report_id, message_id, seq, json, at],
-            )?;
-            Ok(true)
-        })
-        .await
-        .map_err(StoreError::from)
+        self.write(move |tx| put_alert_in(tx, &report_id, &message_id, &json, at))
+            .await
+            .map_err(StoreError::from)
     }
 
     async fn get_alert(
@@ -735,24 +829,9 @@ impl Store for SqliteStore {
         attribute_hashes: &[String],
     ) -> Result<bool, StoreError> {
         let (report_id, hashes) = (report_id.to_string(), attribute_hashes.to_vec());
-        self.read(move |tx| {
-            for hash in hashes {
-                let known = row1(
-                    tx,
-                    "SELECT 1 FROM attributes WHERE report_id = ?1 AND hash = ?2",
-                    params![report_id, hash],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-                if !known {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })
-        .await
-        .map_err(StoreError::from)
+        self.read(move |tx| knows_attributes_in(tx, &report_id, &hashes))
+            .await
+            .map_err(StoreError::from)
     }
 
     async fn claim_attribute(
