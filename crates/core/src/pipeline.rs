@@ -218,6 +218,7 @@ pub async fn receive_alert(
     let Admission {
         meta,
         inserted,
+        received_at,
         knows_all_attributes,
     } = store
         .open_join_and_put(
@@ -233,8 +234,25 @@ pub async fn receive_alert(
         .record("alert_id", alert_id.as_str())
         .record("report_id", meta.id.as_str());
     let opened = meta.opened_by == message_id;
-    // Scheduling is idempotent, so a retried receive schedules again rather than
-    // trusting that the first try got that far (DeepAlert lost such reports).
+    let receipt = Receipt {
+        report_id: meta.id.clone(),
+        alert_id: alert_id.clone(),
+        status: if opened {
+            ReportStatus::New
+        } else {
+            ReportStatus::More
+        },
+        duplicate: !inserted,
+    };
+    // A redelivered message whose report was published after the message was first
+    // stored is taken care of: that version included it, or (stored during the
+    // review) the review scheduled the next one. Anything else is scheduled again,
+    // idempotently, rather than trusting that the first try got that far (DeepAlert
+    // lost reports of receptors that died in between).
+    if !inserted && meta.last_published_at.is_some_and(|p| p >= received_at) {
+        info!(report_id = %meta.id, alert_id, "redelivered alert: already handled");
+        return Ok(receipt);
+    }
     let needs_dispatch = opened || !knows_all_attributes;
     if needs_dispatch {
         let job = Job::Dispatch {
@@ -255,16 +273,7 @@ pub async fn receive_alert(
             .await?;
     }
     info!(report_id = %meta.id, alert_id, opened, duplicate = !inserted, "alert received");
-    Ok(Receipt {
-        report_id: meta.id,
-        alert_id,
-        status: if opened {
-            ReportStatus::New
-        } else {
-            ReportStatus::More
-        },
-        duplicate: !inserted,
-    })
+    Ok(receipt)
 }
 
 /// Step 3: claim the alert's attributes for its report and publish a task for each new

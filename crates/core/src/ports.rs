@@ -42,6 +42,9 @@ pub struct ReportMeta {
     pub published_version: u32,
     /// Alerts stored for it.
     pub alert_count: u32,
+    /// When its last version was published.
+    #[serde(default)]
+    pub last_published_at: Option<DateTime<Utc>>,
 }
 
 /// Everything stored for a report, to compile it.
@@ -68,6 +71,8 @@ pub struct Admission {
     pub meta: ReportMeta,
     /// The alert was stored now (`false`: its message was stored before).
     pub inserted: bool,
+    /// When the alert was stored (for a redelivery: when the first delivery was).
+    pub received_at: DateTime<Utc>,
     /// Every attribute of the alert was already claimed for the report.
     pub knows_all_attributes: bool,
 }
@@ -110,7 +115,9 @@ pub trait Store: Send + Sync {
     ) -> Result<ReportMeta, StoreError>;
     /// Receive in one step: [`Store::open_or_join`], then [`Store::put_alert`], then
     /// [`Store::knows_attributes`] for the alert's attributes. A store that can do the
-    /// three in one round trip overrides this; the result must be the same.
+    /// three in one round trip overrides this; the result must be the same, except that
+    /// this default cannot tell when a redelivered message was first stored and says
+    /// `now` (the safe side: its re-review is scheduled again, never lost).
     async fn open_join_and_put(
         &self,
         alert_id: &str,
@@ -129,6 +136,7 @@ pub trait Store: Send + Sync {
         Ok(Admission {
             meta,
             inserted,
+            received_at: now,
             knows_all_attributes,
         })
     }

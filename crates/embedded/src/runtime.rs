@@ -18,6 +18,12 @@ use crate::queue::{JobQueue, LeasedJob};
 /// How long a review waits for inspections of its report that are due or running.
 pub const REVIEW_POSTPONE: Duration = Duration::from_secs(1);
 
+/// How long finished jobs are kept: while kept, scheduling the same job again is a
+/// no-op; far longer than any delay or retry can reach back.
+pub const KEEP_DONE_JOBS: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often the real-time loop prunes finished jobs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How failed jobs are retried.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -221,7 +227,18 @@ impl Runtime {
     ) -> Result<(), EmbeddedError> {
         tokio::pin!(shutdown);
         let notify = self.queue.notify();
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                let before = self.pipeline.clock.now()
+                    - chrono::Duration::from_std(KEEP_DONE_JOBS).unwrap_or_default();
+                match self.queue.prune_done(before).await {
+                    Ok(0) => {}
+                    Ok(n) => debug!(pruned = n, "finished jobs pruned"),
+                    Err(e) => warn!(error = %e, "cannot prune finished jobs"),
+                }
+            }
             let ran = match self.run_due().await {
                 Ok(n) => n,
                 Err(e) => {

@@ -560,7 +560,8 @@ pub(crate) fn to_i64(n: usize) -> i64 {
 fn read_meta(tx: &Connection, report_id: &str) -> Result<Option<ReportMeta>, EmbeddedError> {
     let row = row1(
         tx,
-        "SELECT id, alert_id, created_at, opened_by, published_version, alert_count
+        "SELECT id, alert_id, created_at, opened_by, published_version, alert_count,
+                (SELECT max(published_at) FROM published WHERE published.report_id = reports.id)
                FROM reports WHERE id = ?1",
         params![report_id],
         |r| {
@@ -571,20 +572,24 @@ fn read_meta(tx: &Connection, report_id: &str) -> Result<Option<ReportMeta>, Emb
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
             ))
         },
     )
     .optional()?;
-    row.map(|(id, alert_id, created_at, opened_by, published, alerts)| {
-        Ok(ReportMeta {
-            id,
-            alert_id,
-            created_at: from_millis(created_at)?,
-            opened_by,
-            published_version: to_u32(published, "published_version")?,
-            alert_count: to_u32(alerts, "alert_count")?,
-        })
-    })
+    row.map(
+        |(id, alert_id, created_at, opened_by, published, alerts, published_at)| {
+            Ok(ReportMeta {
+                id,
+                alert_id,
+                created_at: from_millis(created_at)?,
+                opened_by,
+                published_version: to_u32(published, "published_version")?,
+                alert_count: to_u32(alerts, "alert_count")?,
+                last_published_at: published_at.map(from_millis).transpose()?,
+            })
+        },
+    )
     .transpose()
 }
 
@@ -676,26 +681,28 @@ fn open_or_join_in(
         opened_by: ids.message_id.clone(),
         published_version: 0,
         alert_count: 0,
+        last_published_at: None,
     })
 }
 
 /// Stores an alert once per message: see [`Store::put_alert`].
+/// Returns whether it was stored now, and when it was stored.
 fn put_alert_in(
     tx: &Connection,
     report_id: &str,
     message_id: &str,
     json: &str,
     at: i64,
-) -> Result<bool, EmbeddedError> {
-    let stored = row1(
+) -> Result<(bool, DateTime<Utc>), EmbeddedError> {
+    let stored: Option<i64> = row1(
         tx,
-        "SELECT 1 FROM alerts WHERE report_id = ?1 AND message_id = ?2",
+        "SELECT received_at FROM alerts WHERE report_id = ?1 AND message_id = ?2",
         params![report_id, message_id],
-        |_| Ok(()),
+        |r| r.get(0),
     )
     .optional()?;
-    if stored.is_some() {
-        return Ok(false);
+    if let Some(received_at) = stored {
+        return Ok((false, from_millis(received_at)?));
     }
     let counted = exec(
         tx,
@@ -712,7 +719,7 @@ fn put_alert_in(
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![report_id, message_id, seq, json, at],
     )?;
-    Ok(true)
+    Ok((true, from_millis(at)?))
 }
 
 /// Whether every hash is claimed for the report: see [`Store::knows_attributes`].
@@ -769,11 +776,13 @@ impl Store for SqliteStore {
         let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
         self.write(move |tx| {
             let meta = open_or_join_in(tx, &ids, now_ms, since)?;
-            let inserted = put_alert_in(tx, &meta.id, &ids.message_id, &json, now_ms)?;
+            let (inserted, received_at) =
+                put_alert_in(tx, &meta.id, &ids.message_id, &json, now_ms)?;
             let knows_all_attributes = knows_attributes_in(tx, &meta.id, &hashes)?;
             Ok(Admission {
                 meta,
                 inserted,
+                received_at,
                 knows_all_attributes,
             })
         })
@@ -798,9 +807,11 @@ impl Store for SqliteStore {
         let (report_id, message_id) = (report_id.to_string(), message_id.to_string());
         let json = serde_json::to_string(alert).map_err(EmbeddedError::from)?;
         let at = millis(received_at);
-        self.write(move |tx| put_alert_in(tx, &report_id, &message_id, &json, at))
-            .await
-            .map_err(StoreError::from)
+        self.write(move |tx| {
+            put_alert_in(tx, &report_id, &message_id, &json, at).map(|(inserted, _)| inserted)
+        })
+        .await
+        .map_err(StoreError::from)
     }
 
     async fn get_alert(

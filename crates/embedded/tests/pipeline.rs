@@ -666,3 +666,24 @@ async fn a_review_run_again_after_a_crash_does_not_deliver_twice() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_message_redelivered_after_publication_publishes_nothing_new() {
+    let h = harness(Settings::default(), vec![], vec![]);
+    let opener = alert("k1", &["192.0.2.1"]).to_string();
+    let mut late = alert("k1", &["192.0.2.1"]);
+    late["description"] = json!("late");
+    let late = late.to_string();
+    let p = h.runtime.pipeline();
+    p.receive(opener.as_bytes(), Some("m-1")).await.unwrap();
+    h.until(t0() + minutes(20)).await;
+    p.receive(late.as_bytes(), Some("m-2")).await.unwrap();
+    h.drain().await;
+    assert_eq!(h.emitted().len(), 2, "v1, and v2 for the late alert");
+    for (raw, id) in [(&opener, "m-1"), (&late, "m-2")] {
+        let r = p.receive(raw.as_bytes(), Some(id)).await.unwrap();
+        assert!(r.duplicate);
+    }
+    h.drain().await;
+    assert_eq!(h.emitted().len(), 2, "redeliveries re-review nothing");
+}
