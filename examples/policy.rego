@@ -8,17 +8,21 @@ import rego.v1
 # Research scanners whose probes are expected noise.
 scanners := {"AS64502 Research Scanner Project"}
 
-# Malware any inspector linked to the report.
-malware contains name if {
+# Malware any inspector linked to the report: names of positive scans
+# (section content follows DeepAlert's types: related_malware is a list of
+# {sha256, timestamp, scans: [{vendor, name, positive, source}], relation}).
+malware contains scan.name if {
 	some section in input.sections
-	some name in section.content.related_malware
+	some entry in section.content.related_malware
+	some scan in entry.scans
+	scan.positive
 }
 
-# Owners of the remote hosts the inspectors know.
+# Owners of the remote hosts the inspectors know (as_owner is a list).
 remote_owners contains owner if {
 	some section in input.sections
 	section.type == "host"
-	owner := section.content.as_owner
+	some owner in section.content.as_owner
 }
 
 only_scanners if {

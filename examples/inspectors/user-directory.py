@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Example AlertResponder inspector for usernames: who is this user, what is usual for them."""
+"""Example AlertResponder inspector for usernames: who is this user, what is usual for them.
+
+Answers a DeepAlert "user" section: {"activities": [{service_name, remote_addr, principal,
+action, target, last_seen}]}.
+"""
 import json
 import os
 import sys
@@ -14,5 +18,8 @@ entry = users.get(attr["value"])
 if entry is None:
     print("{}")
 else:
-    json.dump({"sections": [{"type": "user", "content": {"activities": [entry["owner"]] + entry.get("activities", [])}}]},
-              sys.stdout)
+    def activity(action, target=""):
+        return {"service_name": "hr-directory", "remote_addr": "", "principal": attr["value"],
+                "action": action, "target": target, "last_seen": "2026-11-20T09:00:00Z"}
+    activities = [activity("employee record", entry["owner"])] + [activity(a) for a in entry.get("activities", [])]
+    json.dump({"sections": [{"type": "user", "content": {"activities": activities}}]}, sys.stdout)

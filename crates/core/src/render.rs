@@ -45,7 +45,68 @@ fn severity_label(sev: Severity) -> &'static str {
     }
 }
 
-/// Renders a section's content as `key: value` pairs on one line.
+/// One DeepAlert entity object (malware, domain, URL, activity, software) as a phrase.
+fn entity_text(field: &str, v: &Value) -> String {
+    let Value::Object(o) = v else {
+        return match v {
+            Value::String(x) => x.clone(),
+            other => other.to_string(),
+        };
+    };
+    let get = |k: &str| o.get(k).and_then(Value::as_str).filter(|x| !x.is_empty());
+    match field {
+        "related_malware" => {
+            let names: Vec<&str> = o
+                .get("scans")
+                .and_then(Value::as_array)
+                .map(|scans| {
+                    scans
+                        .iter()
+                        .filter(|sc| sc.get("positive").and_then(Value::as_bool).unwrap_or(false))
+                        .filter_map(|sc| sc.get("name").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match (names.is_empty(), get("sha256")) {
+                (false, _) => names.join("/"),
+                (true, Some(h)) => h.to_string(),
+                (true, None) => v.to_string(),
+            }
+        }
+        "related_domains" | "software" => get("name")
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
+        "related_urls" => get("url")
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
+        "activities" => {
+            let mut parts: Vec<String> = Vec::new();
+            if let Some(a) = get("action") {
+                parts.push(a.to_string());
+            }
+            if let Some(t) = get("target") {
+                parts.push(t.to_string());
+            }
+            for (label, key) in [
+                ("on", "service_name"),
+                ("by", "principal"),
+                ("from", "remote_addr"),
+            ] {
+                if let Some(x) = get(key) {
+                    parts.push(format!("{label} {x}"));
+                }
+            }
+            if parts.is_empty() {
+                v.to_string()
+            } else {
+                parts.join(" ")
+            }
+        }
+        _ => v.to_string(),
+    }
+}
+
+/// Renders a section's content as `key=value` pairs on one line.
 fn content_line(content: &Value) -> String {
     match content {
         Value::Object(map) => map
@@ -57,16 +118,12 @@ fn content_line(content: &Value) -> String {
             })
             .map(|(k, v)| {
                 let v = match v {
-                    Value::String(x) => x.clone(),
                     Value::Array(items) => items
                         .iter()
-                        .map(|i| match i {
-                            Value::String(x) => x.clone(),
-                            other => other.to_string(),
-                        })
+                        .map(|i| entity_text(k, i))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    other => other.to_string(),
+                    other => entity_text(k, other),
                 };
                 format!("{}={}", s(k), s(&v))
             })
@@ -197,6 +254,27 @@ mod tests {
             "a\\u{1b}[31mred\\u{d}\\u{a}b"
         );
         assert_eq!(sanitize("x\u{202e}y", 100), "x\\u{202e}y");
+    }
+
+    #[test]
+    fn deepalert_entities_read_as_phrases() {
+        let content = serde_json::json!({
+            "country": ["KP"],
+            "related_malware": [{"sha256": "", "scans": [{"name": "Mirai", "positive": true}, {"name": "clean", "positive": false}]}],
+            "related_domains": [{"name": "x.example", "source": "intel"}],
+            "activities": [{"action": "login", "target": "console", "service_name": "aws", "principal": "alice", "remote_addr": ""}],
+        });
+        let line = content_line(&content);
+        assert!(line.contains("country=KP"), "{line}");
+        assert!(
+            line.contains("related_malware=Mirai") && !line.contains("clean"),
+            "{line}"
+        );
+        assert!(line.contains("related_domains=x.example"), "{line}");
+        assert!(
+            line.contains("activities=login console on aws by alice"),
+            "{line}"
+        );
     }
 
     #[test]
