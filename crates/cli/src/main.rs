@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use alertresponder::config::Config;
 use alertresponder::run::RunOptions;
 use alertresponder::serve::{current_report, ServeOptions};
-use alertresponder::{app, run, serve};
+use alertresponder::{app, review, run, serve};
 use alertresponder_core::render::{render_text, sanitize};
+use alertresponder_core::Severity;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -66,6 +67,19 @@ enum Command {
         /// How many, newest first.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the configured reviewers over saved reports (JSON, JSON lines or arrays, as
+    /// `run` prints them or `report show --json` shows them) and print each decision.
+    Review {
+        /// Report files; `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Exit 1 unless every decision has this severity (to test a policy in CI).
+        #[arg(long, value_parser = ["safe", "unclassified", "urgent"])]
+        expect: Option<String>,
         /// Print JSON lines instead of text.
         #[arg(long)]
         json: bool,
@@ -209,6 +223,34 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     );
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Review {
+            files,
+            expect,
+            json,
+        } => {
+            let expect: Option<Severity> = expect
+                .map(|e| e.parse())
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let decisions = review::review(&config, &files).await?;
+            let mut mismatches = 0;
+            for d in &decisions {
+                mismatches += usize::from(expect.is_some_and(|e| e != d.result.severity));
+                if json {
+                    println!("{}", serde_json::to_string(d)?);
+                } else {
+                    println!("{}", review::describe(d, expect));
+                }
+            }
+            if mismatches > 0 {
+                eprintln!(
+                    "{mismatches} of {} report(s) did not get the expected severity",
+                    decisions.len()
+                );
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -216,3 +216,41 @@ fn report_show_renders_hostile_text_harmlessly() {
     assert!(text.contains("ids\\u{1b}[2J"), "{text}");
     assert!(text.contains("$(rm -rf /)"), "shown as text, never run");
 }
+
+#[test]
+fn a_policy_is_tried_on_saved_reports_and_tested_with_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), ("300s", "600s"), "");
+    let (code, reports, stderr) = run(&["run", "--config", config.to_str().unwrap(), "alerts.jsonl"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let saved = dir.path().join("saved.jsonl");
+    std::fs::write(&saved, reports.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+
+    let strict = dir.path().join("strict");
+    std::fs::create_dir(&strict).unwrap();
+    std::fs::write(
+        strict.join("strict.rego"),
+        "package alertresponder.review\nimport rego.v1\nresult := {\"severity\": \"urgent\", \"reason\": \"strict mode\"}\n",
+    )
+    .unwrap();
+    std::fs::write(strict.join("alertresponder.toml"), "[reviewer]\npolicy = \"strict.rego\"\n").unwrap();
+    let out = Command::new(bin())
+        .args(["review", "--expect", "urgent", "--config"])
+        .arg(strict.join("alertresponder.toml"))
+        .arg(&saved)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.lines().count(), 7);
+    assert!(text.contains("urgent (was safe)  strict mode"), "{text}");
+
+    let out = Command::new(bin())
+        .args(["review", "--expect", "urgent", "--config", config.to_str().unwrap()])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH: expected urgent"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 of 7 report(s)"));
+}

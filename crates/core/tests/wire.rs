@@ -14,17 +14,34 @@ fn now() -> DateTime<Utc> {
 #[test]
 fn an_alert_as_deepalert_writes_it_is_accepted() {
     let a = parse_alert(include_bytes!("fixtures/deepalert-alert.json"), now()).unwrap();
-    assert_eq!(a.alert_id(), "alert:dfdd031453304044b4ef381b50c0e7712fb1254cdf803995d0eafcbe598e8910");
-    assert_eq!(a.timestamp.to_rfc3339(), "2026-11-20T01:00:00.123456789+00:00", "nanoseconds and offsets kept");
-    assert!(a.attributes[1].context.is_empty(), "Go writes a nil slice as null");
+    assert_eq!(
+        a.alert_id(),
+        "alert:dfdd031453304044b4ef381b50c0e7712fb1254cdf803995d0eafcbe598e8910"
+    );
+    assert_eq!(
+        a.timestamp.to_rfc3339(),
+        "2026-11-20T01:00:00.123456789+00:00",
+        "nanoseconds and offsets kept"
+    );
+    assert!(
+        a.attributes[1].context.is_empty(),
+        "Go writes a nil slice as null"
+    );
     assert!(a.body.is_some());
 }
 
 #[test]
 fn go_nil_slices_and_zero_times_are_accepted() {
-    let a = parse_alert(include_bytes!("fixtures/deepalert-alert-go-nils.json"), now()).unwrap();
+    let a = parse_alert(
+        include_bytes!("fixtures/deepalert-alert-go-nils.json"),
+        now(),
+    )
+    .unwrap();
     assert!(a.attributes.is_empty());
-    assert_eq!(a.alert_id(), "alert:a22eaeb2098946bbadee107b181c26ad82f1b26f973b7df1459892f8d6a2d650");
+    assert_eq!(
+        a.alert_id(),
+        "alert:a22eaeb2098946bbadee107b181c26ad82f1b26f973b7df1459892f8d6a2d650"
+    );
 }
 
 #[test]
