@@ -126,5 +126,5 @@ pub fn runtime(
         clock,
         settings: config.settings.clone(),
     };
-    Runtime::new(pipeline, queue, config.concurrency)
+    Runtime::new(pipeline, queue, config.concurrency).with_retention(config.retention)
 }

@@ -58,6 +58,7 @@ struct RawConfig {
     inspection_delay: Option<String>,
     review_delay: Option<String>,
     aggregation_window: Option<String>,
+    retention: Option<String>,
     max_depth: Option<u32>,
     max_attributes_per_report: Option<u32>,
     concurrency: Option<usize>,
@@ -161,6 +162,8 @@ pub struct Config {
     pub durable_full: bool,
     /// Pipeline tunables.
     pub settings: Settings,
+    /// Reports older than this are deleted by `serve` (`None`: kept).
+    pub retention: Option<Duration>,
     /// Jobs run at once.
     pub concurrency: usize,
     /// Default listen address of `serve`.
@@ -182,6 +185,7 @@ impl Default for Config {
             database: PathBuf::from("alertresponder.db"),
             durable_full: false,
             settings: Settings::default(),
+            retention: None,
             concurrency: 8,
             listen: None,
             api_token: None,
@@ -294,6 +298,19 @@ impl Config {
                 ));
             }
         };
+        let retention = raw
+            .retention
+            .as_deref()
+            .map(|r| parse_duration(r).map_err(|m| invalid("retention".into(), m)))
+            .transpose()?;
+        if retention.is_some_and(|r| {
+            r < settings.aggregation_window + settings.review_delay + settings.inspection_delay
+        }) {
+            return Err(invalid(
+                "retention".into(),
+                "must be longer than aggregation_window + inspection_delay + review_delay".into(),
+            ));
+        }
         let concurrency = raw.concurrency.unwrap_or(defaults.concurrency);
         if concurrency == 0 || concurrency > 256 {
             return Err(invalid(
@@ -405,6 +422,7 @@ impl Config {
             database: resolve(raw.database.as_deref().unwrap_or(&defaults.database)),
             durable_full,
             settings,
+            retention,
             concurrency,
             listen: raw.listen,
             api_token: raw.api_token,
@@ -492,6 +510,12 @@ headers = { Authorization = "Bearer t" }
             .unwrap_err()
             .to_string();
         assert!(e.contains("inspector[0].command"), "{e}");
+        let e = load("retention = \"1h\"").unwrap_err().to_string();
+        assert!(e.contains("retention") && e.contains("longer than"), "{e}");
+        assert_eq!(
+            load("retention = \"90d\"").unwrap().retention,
+            Some(Duration::from_secs(90 * 86400))
+        );
         let e = load("databse = \"x\"").unwrap_err().to_string();
         assert!(e.contains("databse"), "{e}");
     }

@@ -221,10 +221,20 @@ fn report_show_renders_hostile_text_harmlessly() {
 fn a_policy_is_tried_on_saved_reports_and_tested_with_expect() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), ("300s", "600s"), "");
-    let (code, reports, stderr) = run(&["run", "--config", config.to_str().unwrap(), "alerts.jsonl"], None);
+    let (code, reports, stderr) = run(
+        &["run", "--config", config.to_str().unwrap(), "alerts.jsonl"],
+        None,
+    );
     assert_eq!(code, 0, "{stderr}");
     let saved = dir.path().join("saved.jsonl");
-    std::fs::write(&saved, reports.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &saved,
+        reports
+            .iter()
+            .map(|r| r.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
 
     let strict = dir.path().join("strict");
     std::fs::create_dir(&strict).unwrap();
@@ -233,7 +243,11 @@ fn a_policy_is_tried_on_saved_reports_and_tested_with_expect() {
         "package alertresponder.review\nimport rego.v1\nresult := {\"severity\": \"urgent\", \"reason\": \"strict mode\"}\n",
     )
     .unwrap();
-    std::fs::write(strict.join("alertresponder.toml"), "[reviewer]\npolicy = \"strict.rego\"\n").unwrap();
+    std::fs::write(
+        strict.join("alertresponder.toml"),
+        "[reviewer]\npolicy = \"strict.rego\"\n",
+    )
+    .unwrap();
     let out = Command::new(bin())
         .args(["review", "--expect", "urgent", "--config"])
         .arg(strict.join("alertresponder.toml"))
@@ -246,7 +260,13 @@ fn a_policy_is_tried_on_saved_reports_and_tested_with_expect() {
     assert!(text.contains("urgent (was safe)  strict mode"), "{text}");
 
     let out = Command::new(bin())
-        .args(["review", "--expect", "urgent", "--config", config.to_str().unwrap()])
+        .args([
+            "review",
+            "--expect",
+            "urgent",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .arg(&saved)
         .output()
         .unwrap();

@@ -89,6 +89,7 @@ pub struct Runtime {
     concurrency: usize,
     retry: RetryPolicy,
     observer: Option<JobObserver>,
+    retention: Option<Duration>,
 }
 
 impl Runtime {
@@ -100,7 +101,14 @@ impl Runtime {
             concurrency: concurrency.max(1),
             retry: RetryPolicy::default(),
             observer: None,
+            retention: None,
         }
+    }
+
+    /// Deletes reports (and error records) older than `retention` as it works in real time.
+    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Replaces the retry policy.
@@ -220,6 +228,32 @@ impl Runtime {
         Ok(())
     }
 
+    /// Deletes reports opened longer than `retention` ago, a batch at a time so that
+    /// alerts arriving meanwhile wait at most one batch.
+    async fn apply_retention(&self, retention: Duration) {
+        const BATCH: usize = 500;
+        let cutoff = self.pipeline.clock.now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let mut total = 0;
+        loop {
+            match self.queue.store().prune_before(cutoff, BATCH).await {
+                Ok(n) => {
+                    total += n;
+                    if (n as usize) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot apply retention");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(reports = total, "reports past retention deleted");
+        }
+    }
+
     /// Real time: runs jobs as they fall due until `shutdown` resolves.
     pub async fn work(
         &self,
@@ -237,6 +271,9 @@ impl Runtime {
                     Ok(0) => {}
                     Ok(n) => debug!(pruned = n, "finished jobs pruned"),
                     Err(e) => warn!(error = %e, "cannot prune finished jobs"),
+                }
+                if let Some(retention) = self.retention {
+                    self.apply_retention(retention).await;
                 }
             }
             let ran = match self.run_due().await {

@@ -521,6 +521,39 @@ impl SqliteStore {
         self.read(|tx| count(tx, "SELECT count(*) FROM reports"))
             .await
     }
+
+    /// Retention: deletes up to `batch` reports opened before `cutoff`, with everything
+    /// stored for them, and error records older than `cutoff`. A report that still has
+    /// queued work is kept. Returns how many reports were deleted (call again while it
+    /// returns `batch`).
+    pub async fn prune_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<u64, EmbeddedError> {
+        let cutoff = millis(cutoff);
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.write(move |tx| {
+            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed;")?;
+            exec(
+                tx,
+                "INSERT INTO doomed (id)
+                 SELECT id FROM reports
+                  WHERE created_at < ?1
+                    AND NOT EXISTS (SELECT 1 FROM jobs
+                                     WHERE jobs.report_id = reports.id AND jobs.state IN ('pending', 'running'))
+                  LIMIT ?2",
+                params![cutoff, batch],
+            )?;
+            for table in ["alerts", "attributes", "sections", "inspections", "published", "open_reports", "jobs"] {
+                exec(tx, &format!("DELETE FROM {table} WHERE report_id IN (SELECT id FROM doomed)"), [])?;
+            }
+            let n = exec(tx, "DELETE FROM reports WHERE id IN (SELECT id FROM doomed)", [])?;
+            exec(tx, "DELETE FROM errors WHERE at < ?1", params![cutoff])?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }
 
 fn count(tx: &Connection, sql: &str) -> Result<u64, EmbeddedError> {
@@ -1086,7 +1119,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alertresponder_core::model::{InspectionStatus, ReportStatus};
+    use alertresponder_core::model::{InspectionStatus, Job, ReportStatus};
     use serde_json::json;
 
     fn t(secs: i64) -> DateTime<Utc> {
@@ -1213,6 +1246,54 @@ mod tests {
         assert_eq!(store.count_errors().await.unwrap(), 1);
         // Still joinable after the restart.
         assert_eq!(opened(&store, "alert:a", "m3", t(10)).await.id, "rep-m1");
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_reports_with_their_records_but_not_those_with_queued_work() {
+        use crate::queue::JobQueue;
+        use alertresponder_core::ports::{ManualClock, Scheduler};
+        let store = SqliteStore::open_in_memory().unwrap();
+        let old = opened(&store, "alert:old", "m1", t(0)).await;
+        store
+            .put_alert(&old.id, "m1", &alert("r", &["10.0.0.1"]), t(0))
+            .await
+            .unwrap();
+        let busy = opened(&store, "alert:busy", "m2", t(0)).await;
+        let new = opened(&store, "alert:new", "m3", t(5000)).await;
+        let clock = std::sync::Arc::new(ManualClock::new(t(0)));
+        let queue = JobQueue::new(store.clone(), clock, vec![]);
+        let job = Job::Review {
+            report_id: busy.id.clone(),
+            version: 1,
+        };
+        queue.schedule(&job, t(6000)).await.unwrap();
+        store
+            .put_error(&ErrorRecord {
+                id: "e".into(),
+                stage: "receive".into(),
+                error: "x".into(),
+                field: None,
+                input: "{}".into(),
+                input_truncated: false,
+                at: t(0),
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(store.prune_before(t(1000), 100).await.unwrap(), 1);
+        assert!(store.report_meta(&old.id).await.unwrap().is_none());
+        assert!(store.get_alert(&old.id, "m1").await.unwrap().is_none());
+        assert!(
+            store.report_meta(&busy.id).await.unwrap().is_some(),
+            "queued work keeps a report"
+        );
+        assert!(store.report_meta(&new.id).await.unwrap().is_some());
+        assert_eq!(store.count_errors().await.unwrap(), 0);
+        // The alert ID can open a fresh report afterwards.
+        assert_eq!(
+            opened(&store, "alert:old", "m4", t(1500)).await.opened_by,
+            "m4"
+        );
     }
 
     #[tokio::test]
