@@ -11,7 +11,7 @@ use std::sync::Arc;
 use alertresponder_core::pipeline::compile;
 use alertresponder_core::ports::{Store, SystemClock};
 use alertresponder_core::render::render_text;
-use alertresponder_core::CoreError;
+use alertresponder_core::{Alert, CoreError};
 use alertresponder_embedded::{Runtime, SqliteStore};
 use anyhow::Context;
 use axum::body::Bytes;
@@ -216,41 +216,36 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    // Alerts of one aggregation key are received in order; different keys concurrently,
-    // so that a batch shares the store's group commits.
-    let mut groups: HashMap<Option<(String, String, String)>, Vec<usize>> = HashMap::new();
-    for (i, raw) in alerts.iter().enumerate() {
-        groups
-            .entry(aggregation_key(&raw.bytes))
-            .or_default()
-            .push(i);
-    }
+    // Each alert is validated once; then alerts of one alert ID are received in order,
+    // different alert IDs concurrently, so that a batch shares the store's group commits.
     let pipeline = state.runtime.pipeline();
-    let results = futures::future::join_all(groups.into_values().map(|indices| {
-        let key = key.clone();
-        let alerts = &alerts;
-        async move {
-            let mut out = Vec::with_capacity(indices.len());
-            for i in indices {
-                let message_id = key.as_ref().map(|k| {
-                    if is_batch {
-                        format!("{k}#{i}")
-                    } else {
-                        k.clone()
-                    }
-                });
-                out.push((
-                    i,
-                    pipeline
-                        .receive(&alerts[i].bytes, message_id.as_deref())
-                        .await,
-                ));
+    let mut results = Vec::with_capacity(alerts.len());
+    let mut groups: HashMap<String, Vec<(usize, Alert, String)>> = HashMap::new();
+    for (i, raw) in alerts.iter().enumerate() {
+        let message_id = key.as_ref().map(|k| {
+            if is_batch {
+                format!("{k}#{i}")
+            } else {
+                k.clone()
             }
-            out
+        });
+        match pipeline.admit(&raw.bytes, message_id.as_deref()).await {
+            Ok((alert, message_id)) => groups
+                .entry(alert.alert_id())
+                .or_default()
+                .push((i, alert, message_id)),
+            Err(e) => results.push((i, Err(e))),
         }
+    }
+    let received = futures::future::join_all(groups.into_values().map(|group| async move {
+        let mut out = Vec::with_capacity(group.len());
+        for (i, alert, message_id) in group {
+            out.push((i, pipeline.receive_admitted(&alert, &message_id).await));
+        }
+        out
     }))
     .await;
-    let mut results: Vec<_> = results.into_iter().flatten().collect();
+    results.extend(received.into_iter().flatten());
     results.sort_by_key(|(i, _)| *i);
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
@@ -286,19 +281,6 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
         body["field"] = first["field"].clone();
     }
     (status, Json(body)).into_response()
-}
-
-/// `(detector, rule_id, alert_key)` of a raw alert, if it has them (to keep their order).
-fn aggregation_key(raw: &[u8]) -> Option<(String, String, String)> {
-    #[derive(Deserialize)]
-    struct Key {
-        detector: String,
-        rule_id: String,
-        alert_key: String,
-    }
-    serde_json::from_slice::<Key>(raw)
-        .ok()
-        .map(|k| (k.detector, k.rule_id, k.alert_key))
 }
 
 fn error(status: StatusCode, field: &str, message: &str) -> Response {

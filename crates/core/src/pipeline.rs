@@ -74,6 +74,32 @@ impl Pipeline {
         .await
     }
 
+    /// Validates one raw alert; see [`admit`].
+    pub async fn admit(
+        &self,
+        raw: &[u8],
+        message_id: Option<&str>,
+    ) -> Result<(Alert, String), CoreError> {
+        admit(&*self.store, self.clock.now(), raw, message_id).await
+    }
+
+    /// Receives one validated alert; see [`receive_alert`].
+    pub async fn receive_admitted(
+        &self,
+        alert: &Alert,
+        message_id: &str,
+    ) -> Result<Receipt, CoreError> {
+        receive_alert(
+            &*self.store,
+            &*self.scheduler,
+            self.clock.now(),
+            &self.settings,
+            alert,
+            message_id,
+        )
+        .await
+    }
+
     /// Runs one job (`attempt` counts earlier tries); a job's follow-ups are scheduled here.
     pub async fn run_job(&self, job: &Job, attempt: u32) -> Result<(), CoreError> {
         match job {
@@ -170,7 +196,6 @@ pub fn error_record(
 /// `message_id` identifies the delivery (SNS message ID, HTTP idempotency key); without
 /// one the hash of the bytes stands in, so the same bytes sent twice are stored once.
 /// A malformed alert is kept as an error record and returned as [`CoreError::Invalid`].
-#[instrument(skip_all, fields(message_id), err(level = "debug"))]
 pub async fn receive(
     store: &dyn Store,
     scheduler: &dyn Scheduler,
@@ -180,12 +205,26 @@ pub async fn receive(
     message_id: Option<&str>,
 ) -> Result<Receipt, CoreError> {
     let now = clock.now();
+    let (alert, message_id) = admit(store, now, raw, message_id).await?;
+    receive_alert(store, scheduler, now, settings, &alert, &message_id).await
+}
+
+/// Step 1, first half: validates raw bytes into an alert and its message ID; a
+/// malformed alert is kept as an error record (with its input) and returned as
+/// [`CoreError::Invalid`].
+#[instrument(skip_all, fields(message_id), err(level = "debug"))]
+pub async fn admit(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    raw: &[u8],
+    message_id: Option<&str>,
+) -> Result<(Alert, String), CoreError> {
     let message_id = message_id
         .map(str::to_string)
         .unwrap_or_else(|| id::content_message_id(raw));
     tracing::Span::current().record("message_id", message_id.as_str());
-    let alert = match validate::parse_alert(raw, now) {
-        Ok(alert) => alert,
+    match validate::parse_alert(raw, now) {
+        Ok(alert) => Ok((alert, message_id)),
         Err(e) => {
             store
                 .put_error(&error_record(
@@ -197,10 +236,9 @@ pub async fn receive(
                     now,
                 ))
                 .await?;
-            return Err(e.into());
+            Err(e.into())
         }
-    };
-    receive_alert(store, scheduler, now, settings, &alert, &message_id).await
+    }
 }
 
 /// Step 1 for an alert already validated.

@@ -727,14 +727,21 @@ fn put_alert_in(
     json: &str,
     at: i64,
 ) -> Result<(bool, DateTime<Utc>), EmbeddedError> {
-    let stored: Option<i64> = row1(
+    // Insert first, look only on a conflict: the common path is one statement shorter.
+    let seq = next_seq(tx)?;
+    let inserted = exec(
         tx,
-        "SELECT received_at FROM alerts WHERE report_id = ?1 AND message_id = ?2",
-        params![report_id, message_id],
-        |r| r.get(0),
-    )
-    .optional()?;
-    if let Some(received_at) = stored {
+        "INSERT OR IGNORE INTO alerts (report_id, message_id, seq, alert, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![report_id, message_id, seq, json, at],
+    )?;
+    if inserted == 0 {
+        let received_at: i64 = row1(
+            tx,
+            "SELECT received_at FROM alerts WHERE report_id = ?1 AND message_id = ?2",
+            params![report_id, message_id],
+            |r| r.get(0),
+        )?;
         return Ok((false, from_millis(received_at)?));
     }
     let counted = exec(
@@ -743,15 +750,9 @@ fn put_alert_in(
         params![report_id],
     )?;
     if counted == 0 {
+        // The savepoint of this call rolls the insert back.
         return Err(EmbeddedError::UnknownReport(report_id.to_string()));
     }
-    let seq = next_seq(tx)?;
-    exec(
-        tx,
-        "INSERT INTO alerts (report_id, message_id, seq, alert, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![report_id, message_id, seq, json, at],
-    )?;
     Ok((true, from_millis(at)?))
 }
 
@@ -761,16 +762,19 @@ fn knows_attributes_in(
     report_id: &str,
     hashes: &[String],
 ) -> Result<bool, EmbeddedError> {
-    for hash in hashes {
-        let known = row1(
-            tx,
-            "SELECT 1 FROM attributes WHERE report_id = ?1 AND hash = ?2",
-            params![report_id, hash],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-        if !known {
+    let mut unique: Vec<&str> = hashes.iter().map(String::as_str).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    // One query per chunk (SQLite bounds the number of parameters).
+    for chunk in unique.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql =
+            format!("SELECT count(*) FROM attributes WHERE report_id = ? AND hash IN ({marks})");
+        let mut values: Vec<&str> = Vec::with_capacity(chunk.len() + 1);
+        values.push(report_id);
+        values.extend_from_slice(chunk);
+        let known: i64 = row1(tx, &sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
+        if known < chunk.len() as i64 {
             return Ok(false);
         }
     }

@@ -64,5 +64,7 @@ pub fn script(dir: &Path, name: &str, body: &str) -> Vec<String> {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    vec![path.display().to_string()]
+    // Run through sh rather than exec'ing the file just written: another test thread
+    // forking meanwhile can hold its write descriptor and make exec fail (ETXTBSY).
+    vec!["/bin/sh".to_string(), path.display().to_string()]
 }
