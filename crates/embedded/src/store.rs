@@ -18,7 +18,7 @@ use alertresponder_core::model::{
 use alertresponder_core::ports::{Admission, Claim, PublishMark, ReportMeta, ReportState, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Params, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EmbeddedError;
@@ -316,7 +316,13 @@ impl SqliteStore {
                 source,
             })?;
         }
-        let conn = Connection::open(path)?;
+        // Only the writer thread ever touches the connection: SQLite's own locking
+        // of every call would be pure overhead.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
         Self::init(conn, durability)
     }
 
