@@ -322,27 +322,6 @@ impl JobQueue {
             .await
     }
 
-    /// How many jobs of `kind` for a report are pending or running.
-    pub async fn pending_for_report(
-        &self,
-        report_id: &str,
-        kind: &str,
-    ) -> Result<u64, EmbeddedError> {
-        let (report_id, kind) = (report_id.to_string(), kind.to_string());
-        self.store
-            .read(move |tx| {
-                let n: i64 = row1(
-                    tx,
-                    "SELECT count(*) FROM jobs
-                      WHERE report_id = ?1 AND kind = ?2 AND state IN (?3, ?4)",
-                    params![report_id, kind, PENDING, RUNNING],
-                    |r| r.get(0),
-                )?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await
-    }
-
     /// Dispatch and inspect jobs of a report that are running or already due at `now`:
     /// work whose findings a review starting now would miss.
     pub async fn due_work_for_report(
@@ -603,9 +582,18 @@ mod tests {
                     .collect(),
             }
         );
-        assert_eq!(queue.pending_for_report("r", "inspect").await.unwrap(), 2);
-        assert_eq!(queue.pending_for_report("r", "review").await.unwrap(), 1);
-        assert_eq!(queue.pending_for_report("done", "review").await.unwrap(), 0);
+        // Work a review of "r" must wait for: the running inspection, and the pending
+        // one once it is due; never reviews, nor work due later.
+        assert_eq!(queue.due_work_for_report("r", t(0)).await.unwrap(), 2);
+        assert_eq!(queue.due_work_for_report("r", t(-1)).await.unwrap(), 1);
+        assert_eq!(queue.due_work_for_report("done", t(0)).await.unwrap(), 0);
+        let later = Job::Dispatch {
+            report_id: "s".into(),
+            message_id: "m".into(),
+        };
+        queue.enqueue(&later, t(100)).await.unwrap();
+        assert_eq!(queue.due_work_for_report("s", t(0)).await.unwrap(), 0);
+        assert_eq!(queue.due_work_for_report("s", t(100)).await.unwrap(), 1);
     }
 
     #[tokio::test]

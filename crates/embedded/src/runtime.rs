@@ -111,12 +111,6 @@ impl Runtime {
         self
     }
 
-    /// Replaces the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Tells `observer` of every finished job.
     pub fn with_observer(mut self, observer: JobObserver) -> Self {
         self.observer = Some(observer);

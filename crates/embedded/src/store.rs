@@ -18,7 +18,9 @@ use alertresponder_core::model::{
 use alertresponder_core::ports::{Admission, Claim, PublishMark, ReportMeta, ReportState, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EmbeddedError;
