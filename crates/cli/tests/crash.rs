@@ -62,14 +62,7 @@ async fn every_accepted_alert_ends_in_exactly_one_published_version_across_kills
             "jobs never finished; log: {:?}",
             server.log.lock().unwrap()
         );
-        let h: Value = http
-            .get(&health)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = get_json(&http, &health).await;
         if h["jobs"]["pending"] == 0 && h["jobs"]["running"] == 0 {
             idle_polls += 1;
         } else {
@@ -77,14 +70,7 @@ async fn every_accepted_alert_ends_in_exactly_one_published_version_across_kills
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let h: Value = http
-        .get(&health)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&http, &health).await;
     assert_eq!(h["jobs"]["failed"], 0, "no job failed for good");
 
     let lines = read_lines(&out);

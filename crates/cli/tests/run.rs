@@ -35,6 +35,18 @@ fn run(args: &[&str], stdin: Option<&str>) -> (i32, Vec<Value>, String) {
     )
 }
 
+/// Runs the example alerts with the example plugins; the run must succeed.
+fn run_examples() -> (tempfile::TempDir, std::path::PathBuf, Vec<Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), ("300s", "600s"), "");
+    let (code, reports, stderr) = run(
+        &["run", "--config", config.to_str().unwrap(), "alerts.jsonl"],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    (dir, config, reports, stderr)
+}
+
 fn by_rule<'a>(reports: &'a [Value], rule: &str) -> Vec<&'a Value> {
     reports
         .iter()
@@ -44,13 +56,7 @@ fn by_rule<'a>(reports: &'a [Value], rule: &str) -> Vec<&'a Value> {
 
 #[test]
 fn the_example_alerts_come_out_as_reviewed_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), ("300s", "600s"), "");
-    let (code, reports, stderr) = run(
-        &["run", "--config", config.to_str().unwrap(), "alerts.jsonl"],
-        None,
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let (dir, _config, reports, stderr) = run_examples();
     assert_eq!(
         reports.len(),
         7,
@@ -219,13 +225,7 @@ fn report_show_renders_hostile_text_harmlessly() {
 
 #[test]
 fn a_policy_is_tried_on_saved_reports_and_tested_with_expect() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), ("300s", "600s"), "");
-    let (code, reports, stderr) = run(
-        &["run", "--config", config.to_str().unwrap(), "alerts.jsonl"],
-        None,
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let (dir, config, reports, _) = run_examples();
     let saved = dir.path().join("saved.jsonl");
     std::fs::write(
         &saved,

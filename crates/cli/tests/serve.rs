@@ -103,23 +103,9 @@ async fn alerts_posted_over_http_come_out_as_reports_readable_over_http() {
         || read_lines(&out).len() >= 4,
     );
 
-    let list: Value = http
-        .get(format!("{base}/v1/reports"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&http, &format!("{base}/v1/reports")).await;
     assert_eq!(list["reports"].as_array().unwrap().len(), 4);
-    let report: Value = http
-        .get(format!("{base}/v1/reports/{report_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = get_json(&http, &format!("{base}/v1/reports/{report_id}")).await;
     assert_eq!(report["alerts"].as_array().unwrap().len(), 2);
     assert_eq!(report["result"]["severity"], "urgent");
     let text = http
@@ -140,27 +126,13 @@ async fn alerts_posted_over_http_come_out_as_reports_readable_over_http() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let errors: Value = http
-        .get(format!("{base}/v1/errors"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let errors: Value = get_json(&http, &format!("{base}/v1/errors")).await;
     assert_eq!(
         errors["errors"].as_array().unwrap().len(),
         3,
         "three rejected alerts kept"
     );
-    let health: Value = http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, &format!("{base}/healthz")).await;
     assert_eq!(health["status"], "ok");
 }
 

@@ -80,6 +80,11 @@ pub fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// GETs `url` and decodes its JSON body.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A running `alertresponder serve`.
 pub struct Server {
     pub child: Child,
