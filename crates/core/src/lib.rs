@@ -10,6 +10,7 @@
 //! the embedded runtime and the Lambda binaries only plug in adapters.
 
 pub mod error;
+pub mod fit;
 pub mod id;
 pub mod model;
 pub mod pipeline;

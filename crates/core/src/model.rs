@@ -241,6 +241,27 @@ pub struct Report {
     /// When this version was published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_at: Option<DateTime<Utc>>,
+    /// What was cut to fit a size bound (AWS messages and items); absent when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<Cut>,
+}
+
+/// What [`crate::fit::fit_report`] cut from a report to fit a size bound. The full
+/// alerts stay in the store; only the published copy is cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cut {
+    /// Size of the report before cutting, in bytes of JSON.
+    pub original_bytes: usize,
+    /// Alert bodies replaced by a note.
+    pub bodies_removed: usize,
+    /// Section contents replaced by a note.
+    pub contents_removed: usize,
+    /// Sections left out (the last ones).
+    pub sections_omitted: usize,
+    /// Alerts left out (the last ones; the first is always kept).
+    pub alerts_omitted: usize,
+    /// Inspection records left out.
+    pub inspections_omitted: usize,
 }
 
 /// An input or a step that failed, kept with the input so nothing is lost.

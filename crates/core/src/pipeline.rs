@@ -587,6 +587,7 @@ pub fn compile(state: &ReportState, version: u32) -> Report {
         inspections: state.inspections.clone(),
         alert_id: state.meta.alert_id.clone(),
         published_at: None,
+        cut: None,
     }
 }
 
@@ -642,25 +643,68 @@ pub async fn review_report(reviewers: &[Arc<dyn Reviewer>], report: &Report) -> 
     ReportResult { severity, reason }
 }
 
-/// Steps 6–8: compile the report, review it, mark the version published exactly once,
-/// hand it to the report bus, and schedule a re-review if alerts joined meanwhile.
-/// `publisher` names this attempt's job (or execution): a retry of the same publisher
-/// re-publishes a version it marked before crashing; anyone else leaves it alone.
+/// The outcome of the compile step: the report compiled for the next version, or
+/// `None` when `version` was published already (a retried or duplicate review).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Compiled {
+    /// The report.
+    pub report_id: String,
+    /// The version compiled (or found published).
+    pub version: u32,
+    /// The compiled report, without result; `None` if `version` was published before.
+    pub report: Option<Report>,
+}
+
+/// Step 6: compile the next version of a report as stored. `version` is the version
+/// the caller was scheduled for; if it is published already, nothing is compiled.
 #[instrument(skip_all, fields(report_id = %report_id, version), err(level = "debug"))]
-pub async fn review(
-    p: &Pipeline,
+pub async fn compile_version(
+    store: &dyn Store,
     report_id: &str,
     version: u32,
-    publisher: &str,
-) -> Result<ReviewOutcome, CoreError> {
-    let state = load_state(&*p.store, report_id).await?;
+) -> Result<Compiled, CoreError> {
+    let state = load_state(store, report_id).await?;
     let published = state.meta.published_version;
     if version <= published {
-        let republished = republish_own(p, report_id, version, publisher).await?;
+        return Ok(Compiled {
+            report_id: report_id.to_string(),
+            version,
+            report: None,
+        });
+    }
+    let version = published + 1;
+    tracing::Span::current().record("version", version);
+    Ok(Compiled {
+        report_id: report_id.to_string(),
+        version,
+        report: Some(compile(&state, version)),
+    })
+}
+
+/// Step 8: mark the compiled version published exactly once with the reviewers'
+/// `result`, hand it to the report bus, and schedule a re-review if alerts joined (or
+/// attributes were claimed) after the compile. `publisher` names this attempt's job
+/// or execution: a retry of the same publisher re-publishes a version it marked
+/// before crashing; anyone else leaves it alone.
+#[instrument(skip_all, fields(report_id = %compiled.report_id, version = compiled.version), err(level = "debug"))]
+pub async fn publish_version(
+    p: &Pipeline,
+    compiled: Compiled,
+    result: ReportResult,
+    publisher: &str,
+) -> Result<ReviewOutcome, CoreError> {
+    let Compiled {
+        report_id,
+        version,
+        report,
+    } = compiled;
+    let Some(mut report) = report else {
+        let state = load_state(&*p.store, &report_id).await?;
+        let republished = republish_own(p, &report_id, version, publisher).await?;
         follow_up(
             p,
-            report_id,
-            published,
+            &report_id,
+            state.meta.published_version,
             state.alerts.len(),
             state.attributes.len(),
         )
@@ -669,11 +713,8 @@ pub async fn review(
             version,
             republished,
         });
-    }
-    let version = published + 1;
-    tracing::Span::current().record("version", version);
-    let mut report = compile(&state, version);
-    report.result = review_report(&p.reviewers, &report).await;
+    };
+    report.result = result;
     report.status = ReportStatus::Published;
     report.published_at = Some(p.clock.now());
     match p.store.mark_published(&report, publisher).await? {
@@ -693,13 +734,29 @@ pub async fn review(
     }
     follow_up(
         p,
-        report_id,
+        &report_id,
         version,
-        report.alerts.len(),
+        crate::fit::alert_count(&report),
         report.attributes.len(),
     )
     .await?;
     Ok(ReviewOutcome::Published(Box::new(report)))
+}
+
+/// Steps 6–8 in one call (the embedded runtime): [`compile_version`], [`review_report`],
+/// [`publish_version`].
+pub async fn review(
+    p: &Pipeline,
+    report_id: &str,
+    version: u32,
+    publisher: &str,
+) -> Result<ReviewOutcome, CoreError> {
+    let compiled = compile_version(&*p.store, report_id, version).await?;
+    let result = match &compiled.report {
+        Some(report) => review_report(&p.reviewers, report).await,
+        None => ReportResult::default(),
+    };
+    publish_version(p, compiled, result, publisher).await
 }
 
 async fn republish_own(

@@ -613,6 +613,7 @@ mod tests {
             inspections: vec![],
             alert_id: "alert:a".into(),
             published_at: Some(t(42)),
+            cut: None,
         };
         queue.publish_report(&report).await.unwrap();
         queue.publish_report(&report).await.unwrap();

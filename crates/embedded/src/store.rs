@@ -1200,6 +1200,7 @@ mod tests {
             inspections: vec![],
             alert_id: "alert:a".into(),
             published_at: Some(t(600)),
+            cut: None,
         }
     }
 

@@ -56,6 +56,7 @@ pub fn report(id: &str, version: u32, detector: &str, ip: &str) -> Report {
         inspections: vec![],
         alert_id: "alert:1".into(),
         published_at: Some(t0()),
+        cut: None,
     }
 }
 
