@@ -137,7 +137,11 @@ mod tests {
         let r = report(3, 100_000);
         let f = fit_report(&r, 200_000);
         assert!(size(&f) <= 200_000, "{}", size(&f));
-        assert_eq!(f.alerts.len(), 3, "alerts are kept when cutting bodies suffices");
+        assert_eq!(
+            f.alerts.len(),
+            3,
+            "alerts are kept when cutting bodies suffices"
+        );
         let cut = f.cut.unwrap();
         assert!(cut.bodies_removed >= 1);
         assert_eq!(cut.alerts_omitted, 0);

@@ -73,7 +73,7 @@ pub struct Admission {
     pub inserted: bool,
     /// When the alert was stored (for a redelivery: when the first delivery was).
     pub received_at: DateTime<Utc>,
-    /// Every attribute of the alert was already claimed for the report.
+    /// The report already had every attribute of the alert (see [`Store::knows_attributes`]).
     pub knows_all_attributes: bool,
 }
 
@@ -132,7 +132,7 @@ pub trait Store: Send + Sync {
             .await?;
         let inserted = self.put_alert(&meta.id, message_id, alert, now).await?;
         let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
-        let knows_all_attributes = self.knows_attributes(&meta.id, &hashes).await?;
+        let knows_all_attributes = self.knows_attributes(&meta.id, message_id, &hashes).await?;
         Ok(Admission {
             meta,
             inserted,
@@ -142,7 +142,9 @@ pub trait Store: Send + Sync {
     }
     /// Metadata of a report.
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError>;
-    /// Stores an alert of a report once per message; `false` if that message was stored before.
+    /// Stores an alert of a report once per message; `false` if that message was stored
+    /// before. Records the message as the first to name each attribute the report had
+    /// not seen named (see [`Store::knows_attributes`]).
     async fn put_alert(
         &self,
         report_id: &str,
@@ -156,10 +158,15 @@ pub trait Store: Send + Sync {
         report_id: &str,
         message_id: &str,
     ) -> Result<Option<Alert>, StoreError>;
-    /// Whether every one of the attributes (by hash) is already claimed for the report.
+    /// Whether the report already has every one of the attributes (by hash): claimed
+    /// for inspection, or first named by an alert of another message (whose dispatch
+    /// claims it). An alert whose attributes the report has needs no dispatch of its
+    /// own. A message's own mentions never count: if its receptor died before
+    /// scheduling the dispatch, the redelivery schedules it.
     async fn knows_attributes(
         &self,
         report_id: &str,
+        message_id: &str,
         attribute_hashes: &[String],
     ) -> Result<bool, StoreError>;
     /// Claims an attribute for inspection, conditionally: new, or claimed before by `claimer`.

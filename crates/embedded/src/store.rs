@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (report_id, message_id)
 );
 
+-- The first message to name an attribute of a report (its dispatch claims it).
+CREATE TABLE IF NOT EXISTS mentions (
+    report_id  TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (report_id, hash)
+);
+
 CREATE TABLE IF NOT EXISTS attributes (
     report_id TEXT NOT NULL,
     hash      TEXT NOT NULL,
@@ -553,7 +561,7 @@ impl SqliteStore {
                   LIMIT ?2",
                 params![cutoff, batch],
             )?;
-            for table in ["alerts", "attributes", "sections", "inspections", "published", "open_reports", "jobs"] {
+            for table in ["alerts", "mentions", "attributes", "sections", "inspections", "published", "open_reports", "jobs"] {
                 exec(tx, &format!("DELETE FROM {table} WHERE report_id IN (SELECT id FROM doomed)"), [])?;
             }
             let n = exec(tx, "DELETE FROM reports WHERE id IN (SELECT id FROM doomed)", [])?;
@@ -733,6 +741,7 @@ fn put_alert_in(
     report_id: &str,
     message_id: &str,
     json: &str,
+    hashes: &[String],
     at: i64,
 ) -> Result<(bool, DateTime<Utc>), EmbeddedError> {
     // Insert first, look only on a conflict: the common path is one statement shorter.
@@ -761,13 +770,21 @@ fn put_alert_in(
         // The savepoint of this call rolls the insert back.
         return Err(EmbeddedError::UnknownReport(report_id.to_string()));
     }
+    for hash in hashes {
+        exec(
+            tx,
+            "INSERT OR IGNORE INTO mentions (report_id, hash, message_id) VALUES (?1, ?2, ?3)",
+            params![report_id, hash, message_id],
+        )?;
+    }
     Ok((true, from_millis(at)?))
 }
 
-/// Whether every hash is claimed for the report: see [`Store::knows_attributes`].
+/// Whether the report has every hash: see [`Store::knows_attributes`].
 fn knows_attributes_in(
     tx: &Connection,
     report_id: &str,
+    message_id: &str,
     hashes: &[String],
 ) -> Result<bool, EmbeddedError> {
     let mut unique: Vec<&str> = hashes.iter().map(String::as_str).collect();
@@ -775,11 +792,20 @@ fn knows_attributes_in(
     unique.dedup();
     // One query per chunk (SQLite bounds the number of parameters).
     for chunk in unique.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(",");
-        let sql =
-            format!("SELECT count(*) FROM attributes WHERE report_id = ? AND hash IN ({marks})");
-        let mut values: Vec<&str> = Vec::with_capacity(chunk.len() + 1);
+        // Numbered: the one list of hashes is used twice.
+        let marks = (3..chunk.len() + 3)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT count(*) FROM (
+                 SELECT hash FROM attributes WHERE report_id = ?1 AND hash IN ({marks})
+                 UNION
+                 SELECT hash FROM mentions WHERE report_id = ?1 AND message_id <> ?2 AND hash IN ({marks}))"
+        );
+        let mut values: Vec<&str> = Vec::with_capacity(chunk.len() + 2);
         values.push(report_id);
+        values.push(message_id);
         values.extend_from_slice(chunk);
         let known: i64 = row1(tx, &sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
         if known < chunk.len() as i64 {
@@ -822,8 +848,8 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let meta = open_or_join_in(tx, &ids, now_ms, since)?;
             let (inserted, received_at) =
-                put_alert_in(tx, &meta.id, &ids.message_id, &json, now_ms)?;
-            let knows_all_attributes = knows_attributes_in(tx, &meta.id, &hashes)?;
+                put_alert_in(tx, &meta.id, &ids.message_id, &json, &hashes, now_ms)?;
+            let knows_all_attributes = knows_attributes_in(tx, &meta.id, &ids.message_id, &hashes)?;
             Ok(Admission {
                 meta,
                 inserted,
@@ -851,9 +877,11 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (report_id, message_id) = (report_id.to_string(), message_id.to_string());
         let json = serde_json::to_string(alert).map_err(EmbeddedError::from)?;
+        let hashes: Vec<String> = alert.attributes.iter().map(Attribute::hash).collect();
         let at = millis(received_at);
         self.write(move |tx| {
-            put_alert_in(tx, &report_id, &message_id, &json, at).map(|(inserted, _)| inserted)
+            put_alert_in(tx, &report_id, &message_id, &json, &hashes, at)
+                .map(|(inserted, _)| inserted)
         })
         .await
         .map_err(StoreError::from)
@@ -882,10 +910,15 @@ impl Store for SqliteStore {
     async fn knows_attributes(
         &self,
         report_id: &str,
+        message_id: &str,
         attribute_hashes: &[String],
     ) -> Result<bool, StoreError> {
-        let (report_id, hashes) = (report_id.to_string(), attribute_hashes.to_vec());
-        self.read(move |tx| knows_attributes_in(tx, &report_id, &hashes))
+        let (report_id, message_id, hashes) = (
+            report_id.to_string(),
+            message_id.to_string(),
+            attribute_hashes.to_vec(),
+        );
+        self.read(move |tx| knows_attributes_in(tx, &report_id, &message_id, &hashes))
             .await
             .map_err(StoreError::from)
     }
@@ -1411,6 +1444,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn attributes_named_by_an_earlier_alert_are_known_to_others_but_not_to_their_own_message()
+    {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let id = opened(&store, "alert:a", "m1", t(0)).await.id;
+        let first = alert("r", &["10.0.0.1", "10.0.0.2"]);
+        assert!(store.put_alert(&id, "m1", &first, t(0)).await.unwrap());
+        let hashes: Vec<String> = first.attributes.iter().map(Attribute::hash).collect();
+        // The opener's own mentions do not count: its redelivery must still dispatch.
+        assert!(!store.knows_attributes(&id, "m1", &hashes).await.unwrap());
+        // A follow-up naming the same attributes needs no dispatch of its own.
+        assert!(store.knows_attributes(&id, "m2", &hashes).await.unwrap());
+        let second = alert("r", &["10.0.0.2", "10.0.0.3"]);
+        assert!(store.put_alert(&id, "m2", &second, t(1)).await.unwrap());
+        let h3 = second.attributes[1].hash();
+        assert!(!store
+            .knows_attributes(&id, "m2", &[hashes[1].clone(), h3.clone()])
+            .await
+            .unwrap());
+        // The first to name an attribute keeps it: m1 knows 10.0.0.3 through m2.
+        assert!(store.knows_attributes(&id, "m1", &[h3]).await.unwrap());
+    }
+
+    #[tokio::test]
     async fn claims_are_new_then_seen_new_again_for_the_same_claimer_and_capped() {
         let store = SqliteStore::open_in_memory().unwrap();
         let id = opened(&store, "alert:a", "m1", t(0)).await.id;
@@ -1419,7 +1475,10 @@ mod tests {
             store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
             Claim::New
         );
-        assert!(store.knows_attributes(&id, &[a.hash()]).await.unwrap());
+        assert!(store
+            .knows_attributes(&id, "m9", &[a.hash()])
+            .await
+            .unwrap());
         assert_eq!(
             store.claim_attribute(&id, &a, "d2", 2).await.unwrap(),
             Claim::Seen
@@ -1439,7 +1498,7 @@ mod tests {
             Claim::CapReached
         );
         assert!(!store
-            .knows_attributes(&id, &[a.hash(), c.hash()])
+            .knows_attributes(&id, "m9", &[a.hash(), c.hash()])
             .await
             .unwrap());
         // At the cap, a claimed attribute is still told apart.
