@@ -51,7 +51,7 @@ pub fn fit_report(report: &Report, max_bytes: usize) -> Report {
             large.push((n, false, i));
         }
     }
-    large.sort_by(|a, b| b.0.cmp(&a.0));
+    large.sort_by_key(|l| std::cmp::Reverse(l.0));
     for (n, is_alert, i) in large {
         if total <= budget {
             break;

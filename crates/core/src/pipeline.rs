@@ -723,12 +723,13 @@ pub async fn publish_version(
             info!(severity = %report.result.severity, alerts = report.alerts.len(), "report published");
         }
         PublishMark::AlreadyPublished { publisher: by } => {
-            if by == publisher {
-                p.reports.publish_report(&report).await?;
-            }
+            // The stored version, not this attempt's copy: subscribers get the same
+            // message again, byte for byte.
+            let republished =
+                by == publisher && republish_own(p, &report_id, version, publisher).await?;
             return Ok(ReviewOutcome::AlreadyPublished {
                 version,
-                republished: by == publisher,
+                republished,
             });
         }
     }

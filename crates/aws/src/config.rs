@@ -1,0 +1,344 @@
+//! Configuration of the Lambda functions, from environment variables set by
+//! `template.yaml`. Each binary declares what it reads ([`EnvSpec`]); a missing
+//! required variable fails the cold start with the variable's name.
+
+use std::time::Duration;
+
+use alertresponder_core::Settings;
+
+use crate::error::AwsError;
+
+/// DynamoDB table of reports, alerts, attributes, sections and published versions.
+pub const REPORT_TABLE: &str = "REPORT_TABLE";
+/// DynamoDB table of rejected inputs and failed steps.
+pub const ERROR_TABLE: &str = "ERROR_TABLE";
+/// SNS topic of inspection tasks.
+pub const TASK_TOPIC_ARN: &str = "TASK_TOPIC_ARN";
+/// SNS topic of published reports.
+pub const REPORT_TOPIC_ARN: &str = "REPORT_TOPIC_ARN";
+/// SNS topic of failures (with the failed input).
+pub const ERROR_TOPIC_ARN: &str = "ERROR_TOPIC_ARN";
+/// The delay state machine.
+pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+/// Seconds between receiving an alert and dispatching it (default 300).
+pub const INSPECTION_DELAY_SECONDS: &str = "INSPECTION_DELAY_SECONDS";
+/// Seconds between a report's opening (or a late alert) and its review (default 600).
+pub const REVIEW_DELAY_SECONDS: &str = "REVIEW_DELAY_SECONDS";
+/// Seconds a report accepts alerts with its alert ID (default 10800).
+pub const AGGREGATION_WINDOW_SECONDS: &str = "AGGREGATION_WINDOW_SECONDS";
+/// Rounds of attributes discovered by inspectors (default 3).
+pub const MAX_DEPTH: &str = "MAX_DEPTH";
+/// Most attributes inspected per report (default 256).
+pub const MAX_ATTRIBUTES_PER_REPORT: &str = "MAX_ATTRIBUTES_PER_REPORT";
+/// Days every record is kept before DynamoDB's TTL removes it (default 30).
+pub const RECORD_TTL_DAYS: &str = "RECORD_TTL_DAYS";
+/// Comma-separated names or ARNs of inspector Lambda functions.
+pub const INSPECTOR_FUNCTIONS: &str = "INSPECTOR_FUNCTIONS";
+/// Seconds the harness waits for one inspector (default 30).
+pub const INSPECTOR_TIMEOUT_SECONDS: &str = "INSPECTOR_TIMEOUT_SECONDS";
+/// Comma-separated names or ARNs of reviewer Lambda functions.
+pub const REVIEWER_FUNCTIONS: &str = "REVIEWER_FUNCTIONS";
+/// Rego policy text (package `alertresponder.review`).
+pub const POLICY: &str = "POLICY";
+/// URL of the built-in webhook emitter (empty: none).
+pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+
+/// The environment one binary reads.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvSpec {
+    /// The binary (and Lambda function) name.
+    pub binary: &'static str,
+    /// Variables it cannot start without.
+    pub required: &'static [&'static str],
+    /// Variables with a default.
+    pub optional: &'static [&'static str],
+}
+
+/// Every Lambda binary and what it reads; `template.yaml` is tested against this.
+pub const BINARIES: &[EnvSpec] = &[
+    EnvSpec {
+        binary: "receptor",
+        required: &[
+            REPORT_TABLE,
+            ERROR_TABLE,
+            ERROR_TOPIC_ARN,
+            STATE_MACHINE_ARN,
+        ],
+        optional: &[
+            INSPECTION_DELAY_SECONDS,
+            REVIEW_DELAY_SECONDS,
+            AGGREGATION_WINDOW_SECONDS,
+            RECORD_TTL_DAYS,
+        ],
+    },
+    EnvSpec {
+        binary: "dispatcher",
+        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN, TASK_TOPIC_ARN],
+        optional: &[
+            REVIEW_DELAY_SECONDS,
+            MAX_ATTRIBUTES_PER_REPORT,
+            RECORD_TTL_DAYS,
+        ],
+    },
+    EnvSpec {
+        binary: "inspector-harness",
+        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN, TASK_TOPIC_ARN],
+        optional: &[
+            INSPECTOR_FUNCTIONS,
+            INSPECTOR_TIMEOUT_SECONDS,
+            MAX_DEPTH,
+            MAX_ATTRIBUTES_PER_REPORT,
+            RECORD_TTL_DAYS,
+        ],
+    },
+    EnvSpec {
+        binary: "compiler",
+        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
+        optional: &[RECORD_TTL_DAYS],
+    },
+    EnvSpec {
+        binary: "reviewer-invoker",
+        required: &[],
+        optional: &[REVIEWER_FUNCTIONS, POLICY],
+    },
+    EnvSpec {
+        binary: "emitter-fanout",
+        required: &[
+            REPORT_TABLE,
+            ERROR_TABLE,
+            ERROR_TOPIC_ARN,
+            REPORT_TOPIC_ARN,
+            STATE_MACHINE_ARN,
+        ],
+        optional: &[REVIEW_DELAY_SECONDS, RECORD_TTL_DAYS, WEBHOOK_URL],
+    },
+];
+
+/// The spec of `binary`.
+pub fn spec(binary: &str) -> Option<&'static EnvSpec> {
+    BINARIES.iter().find(|s| s.binary == binary)
+}
+
+/// Configuration of one function: what its [`EnvSpec`] names, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackConfig {
+    /// Report table name.
+    pub report_table: Option<String>,
+    /// Error table name.
+    pub error_table: Option<String>,
+    /// Task topic.
+    pub task_topic_arn: Option<String>,
+    /// Report topic.
+    pub report_topic_arn: Option<String>,
+    /// Error topic.
+    pub error_topic_arn: Option<String>,
+    /// Delay state machine.
+    pub state_machine_arn: Option<String>,
+    /// Pipeline tunables.
+    pub settings: Settings,
+    /// How long records live.
+    pub record_ttl: Duration,
+    /// Inspector functions.
+    pub inspector_functions: Vec<String>,
+    /// Timeout of one inspector.
+    pub inspector_timeout: Duration,
+    /// Reviewer functions.
+    pub reviewer_functions: Vec<String>,
+    /// Rego policy text.
+    pub policy: Option<String>,
+    /// Webhook emitter URL.
+    pub webhook_url: Option<String>,
+}
+
+impl StackConfig {
+    /// Reads the process environment for `binary`.
+    pub fn from_env(binary: &str) -> Result<Self, AwsError> {
+        Self::from_lookup(binary, |name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration for `binary` through `lookup` (tests pass a map).
+    pub fn from_lookup(
+        binary: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, AwsError> {
+        let spec = spec(binary).ok_or_else(|| AwsError::Config {
+            name: "(binary)".into(),
+            message: format!("no environment spec for binary {binary}"),
+        })?;
+        let reads = |name: &str| spec.required.contains(&name) || spec.optional.contains(&name);
+        let get = |name: &str| -> Result<Option<String>, AwsError> {
+            if !reads(name) {
+                return Ok(None);
+            }
+            let value = lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            if value.is_none() && spec.required.contains(&name) {
+                return Err(AwsError::Config {
+                    name: name.into(),
+                    message: format!("required by {binary} but not set"),
+                });
+            }
+            Ok(value)
+        };
+        let number = |name: &str, default: u64| -> Result<u64, AwsError> {
+            match get(name)? {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().map_err(|_| AwsError::Config {
+                    name: name.into(),
+                    message: format!("expected a whole number, got {v:?}"),
+                }),
+            }
+        };
+        let list = |name: &str| -> Result<Vec<String>, AwsError> {
+            Ok(get(name)?
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default())
+        };
+        let d = Settings::default();
+        let settings = Settings {
+            inspection_delay: Duration::from_secs(number(
+                INSPECTION_DELAY_SECONDS,
+                d.inspection_delay.as_secs(),
+            )?),
+            review_delay: Duration::from_secs(number(
+                REVIEW_DELAY_SECONDS,
+                d.review_delay.as_secs(),
+            )?),
+            aggregation_window: Duration::from_secs(number(
+                AGGREGATION_WINDOW_SECONDS,
+                d.aggregation_window.as_secs(),
+            )?),
+            max_depth: u32::try_from(number(MAX_DEPTH, d.max_depth.into())?).map_err(|_| {
+                AwsError::Config {
+                    name: MAX_DEPTH.into(),
+                    message: "too large".into(),
+                }
+            })?,
+            max_attributes_per_report: u32::try_from(number(
+                MAX_ATTRIBUTES_PER_REPORT,
+                d.max_attributes_per_report.into(),
+            )?)
+            .map_err(|_| AwsError::Config {
+                name: MAX_ATTRIBUTES_PER_REPORT.into(),
+                message: "too large".into(),
+            })?,
+            ..d
+        };
+        let ttl_days = number(RECORD_TTL_DAYS, 30)?;
+        if ttl_days == 0 {
+            return Err(AwsError::Config {
+                name: RECORD_TTL_DAYS.into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if let Some(url) = get(WEBHOOK_URL)? {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(AwsError::Config {
+                    name: WEBHOOK_URL.into(),
+                    message: "expected an http(s) URL".into(),
+                });
+            }
+        }
+        Ok(StackConfig {
+            report_table: get(REPORT_TABLE)?,
+            error_table: get(ERROR_TABLE)?,
+            task_topic_arn: get(TASK_TOPIC_ARN)?,
+            report_topic_arn: get(REPORT_TOPIC_ARN)?,
+            error_topic_arn: get(ERROR_TOPIC_ARN)?,
+            state_machine_arn: get(STATE_MACHINE_ARN)?,
+            settings,
+            record_ttl: Duration::from_secs(ttl_days * 86_400),
+            inspector_functions: list(INSPECTOR_FUNCTIONS)?,
+            inspector_timeout: Duration::from_secs(number(INSPECTOR_TIMEOUT_SECONDS, 30)?),
+            reviewer_functions: list(REVIEWER_FUNCTIONS)?,
+            policy: get(POLICY)?,
+            webhook_url: get(WEBHOOK_URL)?,
+        })
+    }
+
+    /// A variable this binary requires; an error naming it if absent.
+    pub fn require<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, AwsError> {
+        value.as_deref().ok_or_else(|| AwsError::Config {
+            name: name.into(),
+            message: "not set".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let err = StackConfig::from_lookup("receptor", lookup(&[(REPORT_TABLE, "t")])).unwrap_err();
+        assert!(err.to_string().contains("ERROR_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn malformed_number_is_named() {
+        let err = StackConfig::from_lookup(
+            "compiler",
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn"),
+                (RECORD_TTL_DAYS, "ten"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("RECORD_TTL_DAYS"), "{err}");
+    }
+
+    #[test]
+    fn delays_and_lists_are_parsed_and_unread_variables_ignored() {
+        let c = StackConfig::from_lookup(
+            "receptor",
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn:e"),
+                (STATE_MACHINE_ARN, "arn:sm"),
+                (INSPECTION_DELAY_SECONDS, "5"),
+                (REVIEW_DELAY_SECONDS, "7"),
+                (TASK_TOPIC_ARN, "not read by the receptor"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.inspection_delay, Duration::from_secs(5));
+        assert_eq!(c.settings.review_delay, Duration::from_secs(7));
+        assert_eq!(c.task_topic_arn, None);
+        let r = StackConfig::from_lookup(
+            "reviewer-invoker",
+            lookup(&[(REVIEWER_FUNCTIONS, " a, arn:b ,,")]),
+        )
+        .unwrap();
+        assert_eq!(r.reviewer_functions, vec!["a", "arn:b"]);
+    }
+
+    #[test]
+    fn every_binary_has_a_spec_and_no_variable_is_both_required_and_optional() {
+        for s in BINARIES {
+            for r in s.required {
+                assert!(!s.optional.contains(r), "{} {r}", s.binary);
+            }
+        }
+        assert_eq!(BINARIES.len(), 6);
+    }
+}

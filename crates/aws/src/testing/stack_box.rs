@@ -1,0 +1,587 @@
+//! The stack in a box: moto stands in for DynamoDB, SNS, SQS and Step Functions;
+//! the six real binaries run under cargo-lambda's local Lambda emulator
+//! (`cargo lambda watch`); the delay state machine is the one `template.yaml`
+//! deploys, walked state by state ([`super::walker`]). What AWS would do between
+//! them, the box does the same way: an SNS event to the receptor for each published
+//! alert, an SNS event to the inspector harness for each task on the task topic.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::walker::{self, Definition, TaskRunner, Walk};
+use super::{unique, venv_bin, Delivered, Moto, Subscriber};
+use crate::dynamo;
+
+/// The workspace root (where `template.yaml` is).
+pub fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("template.yaml").exists() {
+        if !dir.pop() {
+            panic!(
+                "template.yaml not found above {}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+        }
+    }
+    dir
+}
+
+/// Settings of a box.
+#[derive(Debug, Clone)]
+pub struct BoxOptions {
+    /// INSPECTION_DELAY_SECONDS.
+    pub inspection_delay_secs: u64,
+    /// REVIEW_DELAY_SECONDS.
+    pub review_delay_secs: u64,
+    /// POLICY (Rego).
+    pub policy: Option<String>,
+    /// INSPECTOR_FUNCTIONS: functions the harness invokes (served by the emulator).
+    pub inspector_functions: Vec<String>,
+    /// WEBHOOK_URL.
+    pub webhook_url: Option<String>,
+}
+
+impl Default for BoxOptions {
+    fn default() -> Self {
+        Self {
+            inspection_delay_secs: 1,
+            review_delay_secs: 2,
+            policy: None,
+            inspector_functions: vec![],
+            webhook_url: None,
+        }
+    }
+}
+
+/// `cargo lambda watch` serving every binary of the workspace.
+pub struct Emulator {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    log: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    fn start(root: &Path, env_file: &Path, port: u16) -> Emulator {
+        let log = std::env::temp_dir().join(format!("cargo-lambda-watch-{port}.log"));
+        let out = std::fs::File::create(&log).expect("emulator log");
+        let venv = venv_bin("cargo-lambda");
+        let path = format!(
+            "{}:{}",
+            venv.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new(&venv)
+            .args([
+                "lambda",
+                "watch",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+                "--ignore-changes",
+                "--timeout",
+                "120",
+                "--env-file",
+            ])
+            .arg(env_file)
+            .current_dir(root)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start cargo lambda watch");
+        let emulator = Emulator {
+            child,
+            port,
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .build()
+                .expect("http client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                panic!(
+                    "cargo lambda watch did not listen within 120 s:\n{}",
+                    emulator.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        emulator
+    }
+
+    /// What the emulator (and the functions) printed.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Invokes `function` synchronously; `Err((errorType, errorMessage))` for a
+    /// function error.
+    pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, (String, String)> {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
+        let resp = self
+            .http
+            .post(url)
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| ("Emulator".to_string(), format!("{e}\n{}", self.log_text())))?;
+        let failed =
+            resp.headers().contains_key("x-amz-function-error") || !resp.status().is_success();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let error_type = body.get("errorType").and_then(Value::as_str);
+        if failed || error_type.is_some() {
+            return Err((
+                error_type.unwrap_or("Unknown").to_string(),
+                body.get("errorMessage")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
+        }
+        Ok(body)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // cargo-lambda runs the functions as its children: end the whole group.
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The resources of the box, named as the template's outputs would be.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    /// ReportTable.
+    pub report_table: String,
+    /// ErrorTable.
+    pub error_table: String,
+    /// IngestTopic.
+    pub ingest_topic: String,
+    /// TaskTopic.
+    pub task_topic: String,
+    /// ReportTopic.
+    pub report_topic: String,
+    /// ErrorTopic.
+    pub error_topic: String,
+    /// DelayStateMachine.
+    pub state_machine: String,
+}
+
+/// moto + the emulator + the template's state machine.
+pub struct StackInABox {
+    /// The AWS stand-in.
+    pub moto: Moto,
+    /// SDK configuration for it.
+    pub sdk: SdkConfig,
+    /// The resources.
+    pub resources: Resources,
+    /// The functions.
+    pub emulator: Emulator,
+    /// Every report message, as a subscriber gets it.
+    pub reports: Subscriber,
+    /// Report messages with a filter policy `severity = urgent`.
+    pub urgent_reports: Subscriber,
+    /// Every error message.
+    pub errors: Subscriber,
+    tasks: Subscriber,
+    definition: Definition,
+    /// DefinitionSubstitutions: name → logical ID.
+    substitutions: BTreeMap<String, String>,
+    /// Function logical ID → binary.
+    binaries: BTreeMap<String, String>,
+    /// Topic logical ID → ARN.
+    topics: BTreeMap<String, String>,
+    _env_dir: tempfile_dir::Dir,
+    sfn: aws_sdk_sfn::Client,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Function logical ID → `BuildProperties.Binary`, from the template.
+pub fn function_binaries(template_yaml: &str) -> BTreeMap<String, String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(template_yaml).expect("template.yaml parses");
+    let mut out = BTreeMap::new();
+    if let Some(serde_yaml::Value::Mapping(res)) = doc.get("Resources") {
+        for (k, v) in res {
+            let binary = v
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(|b| b.as_str());
+            if let (Some(id), Some(b)) = (k.as_str(), binary) {
+                out.insert(id.to_string(), b.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// An SNS event as Lambda receives it from a subscription (the shape of
+/// `tests/fixtures/sns-event.json`).
+pub fn sns_event(
+    topic_arn: &str,
+    message_id: &str,
+    message: &str,
+    attributes: &BTreeMap<String, String>,
+) -> Value {
+    let attrs: serde_json::Map<String, Value> = attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({"Type": "String", "Value": v})))
+        .collect();
+    json!({
+        "Records": [{
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": format!("{topic_arn}:00000000-0000-0000-0000-000000000000"),
+            "EventSource": "aws:sns",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": message_id,
+                "TopicArn": topic_arn,
+                "Subject": null,
+                "Message": message,
+                "Timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "SignatureVersion": "1",
+                "Signature": "EXAMPLE",
+                "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+                "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                "MessageAttributes": attrs
+            }
+        }]
+    })
+}
+
+impl StackInABox {
+    /// Starts moto, creates the stack's resources with SDK calls (tables, topics,
+    /// subscriber queues, the state machine from `template.yaml`) and starts the
+    /// emulator with the functions' environment.
+    pub async fn start(options: BoxOptions) -> StackInABox {
+        let root = workspace_root();
+        let template = std::fs::read_to_string(root.join("template.yaml")).expect("template.yaml");
+        let (definition, substitutions) =
+            walker::definition_from_template(&template).expect("state machine definition");
+        let binaries = function_binaries(&template);
+        let moto = Moto::start(false);
+        let sdk = moto.sdk_config().await;
+        let stack = unique("box");
+        let report_table = format!("{stack}-reports");
+        let error_table = format!("{stack}-errors");
+        dynamo::create_tables(
+            &aws_sdk_dynamodb::Client::new(&sdk),
+            &report_table,
+            &error_table,
+        )
+        .await
+        .expect("create tables");
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let mut topics = BTreeMap::new();
+        for logical in ["IngestTopic", "TaskTopic", "ReportTopic", "ErrorTopic"] {
+            let arn = sns
+                .create_topic()
+                .name(format!("{stack}-{logical}"))
+                .send()
+                .await
+                .expect("create topic")
+                .topic_arn
+                .expect("topic arn");
+            topics.insert(logical.to_string(), arn);
+        }
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let asl = serde_json::to_string(&definition.asl).expect("definition");
+        let state_machine = sfn
+            .create_state_machine()
+            .name(format!("{stack}-delay"))
+            .definition(asl)
+            .role_arn("arn:aws:iam::123456789012:role/delay-state-machine")
+            .send()
+            .await
+            .expect("create state machine")
+            .state_machine_arn;
+        let resources = Resources {
+            report_table,
+            error_table,
+            ingest_topic: topics["IngestTopic"].clone(),
+            task_topic: topics["TaskTopic"].clone(),
+            report_topic: topics["ReportTopic"].clone(),
+            error_topic: topics["ErrorTopic"].clone(),
+            state_machine,
+        };
+        let reports = Subscriber::create(
+            &sdk,
+            &resources.report_topic,
+            &format!("{stack}-reports"),
+            None,
+        )
+        .await;
+        let urgent_reports = Subscriber::create(
+            &sdk,
+            &resources.report_topic,
+            &format!("{stack}-urgent"),
+            Some(r#"{"severity": ["urgent"]}"#),
+        )
+        .await;
+        let errors = Subscriber::create(
+            &sdk,
+            &resources.error_topic,
+            &format!("{stack}-errors"),
+            None,
+        )
+        .await;
+        let tasks =
+            Subscriber::create(&sdk, &resources.task_topic, &format!("{stack}-tasks"), None).await;
+        let env_dir = std::env::temp_dir().join(unique("box-env"));
+        std::fs::create_dir_all(&env_dir).expect("env dir");
+        let env_file = env_dir.join("lambda.env");
+        // The emulator serves the functions' Lambda API too: inspector and reviewer
+        // functions are invoked there, everything else goes to moto.
+        let mut env = vec![
+            ("AWS_ENDPOINT_URL".to_string(), moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("RUST_LOG".into(), "info".into()),
+            ("REPORT_TABLE".into(), resources.report_table.clone()),
+            ("ERROR_TABLE".into(), resources.error_table.clone()),
+            ("TASK_TOPIC_ARN".into(), resources.task_topic.clone()),
+            ("REPORT_TOPIC_ARN".into(), resources.report_topic.clone()),
+            ("ERROR_TOPIC_ARN".into(), resources.error_topic.clone()),
+            ("STATE_MACHINE_ARN".into(), resources.state_machine.clone()),
+            (
+                "INSPECTION_DELAY_SECONDS".into(),
+                options.inspection_delay_secs.to_string(),
+            ),
+            (
+                "REVIEW_DELAY_SECONDS".into(),
+                options.review_delay_secs.to_string(),
+            ),
+            (
+                "INSPECTOR_FUNCTIONS".into(),
+                options.inspector_functions.join(","),
+            ),
+            ("INSPECTOR_TIMEOUT_SECONDS".into(), "120".into()),
+        ];
+        if let Some(p) = &options.policy {
+            env.push(("POLICY".into(), p.clone()));
+        }
+        if let Some(w) = &options.webhook_url {
+            env.push(("WEBHOOK_URL".into(), w.clone()));
+        }
+        // The port is known only once the emulator listens; reserve one first.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        env.push((
+            "AWS_ENDPOINT_URL_LAMBDA".into(),
+            format!("http://127.0.0.1:{port}"),
+        ));
+        // dotenv format: a value with newlines or quotes goes in double quotes, escaped.
+        let text: String = env
+            .iter()
+            .map(|(k, v)| {
+                if v.contains(['\n', '"', '\\', '#', ' ']) {
+                    let escaped = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}=\"{escaped}\"\n")
+                } else {
+                    format!("{k}={v}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&env_file, text).expect("env file");
+        let emulator = Emulator::start(&root, &env_file, port);
+        StackInABox {
+            moto,
+            sdk: sdk.clone(),
+            resources,
+            emulator,
+            reports,
+            urgent_reports,
+            errors,
+            tasks,
+            definition,
+            substitutions,
+            binaries,
+            topics,
+            _env_dir: tempfile_dir::Dir(env_dir),
+            sfn,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh SNS-like message ID.
+    pub fn message_id(&self) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("00000000-0000-4000-8000-{:012x}", n + 1)
+    }
+
+    /// Publishes an alert as SNS would deliver it to the receptor; returns the receptor's answer.
+    pub async fn publish_alert(&self, alert: &str) -> Result<Value, (String, String)> {
+        let event = sns_event(
+            &self.resources.ingest_topic,
+            &self.message_id(),
+            alert,
+            &BTreeMap::new(),
+        );
+        self.emulator.invoke("receptor", &event).await
+    }
+
+    /// Hands every task on the task topic to the inspector harness, as SNS would, until
+    /// no new task appears; returns how many were handed over.
+    pub async fn deliver_tasks(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let got: Vec<Delivered> = self.tasks.drain(Duration::from_millis(300)).await;
+            if got.is_empty() {
+                return n;
+            }
+            for d in got {
+                let event = sns_event(
+                    &self.resources.task_topic,
+                    &self.message_id(),
+                    &d.body,
+                    &d.attributes,
+                );
+                self.emulator
+                    .invoke("inspector-harness", &event)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "inspector-harness failed: {e:?}\n{}",
+                            self.emulator.log_text()
+                        )
+                    });
+                n += 1;
+            }
+        }
+    }
+
+    /// Executions started so far: (name, input), oldest first.
+    pub async fn executions(&self) -> Vec<(String, Value)> {
+        let list = self
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.resources.state_machine)
+            .send()
+            .await
+            .expect("list executions");
+        let mut out = Vec::new();
+        for e in list.executions {
+            let d = self
+                .sfn
+                .describe_execution()
+                .execution_arn(&e.execution_arn)
+                .send()
+                .await
+                .expect("describe execution");
+            let input = d
+                .input
+                .as_deref()
+                .map(|i| serde_json::from_str(i).expect("input is JSON"))
+                .unwrap_or(Value::Null);
+            out.push((e.name, input, e.start_date));
+        }
+        out.sort_by(|a, b| a.2.secs().cmp(&b.2.secs()).then(a.0.cmp(&b.0)));
+        out.into_iter().map(|(n, i, _)| (n, i)).collect()
+    }
+
+    /// Walks execution `name` (its input from Step Functions) through the template's
+    /// state machine with the real functions.
+    pub async fn walk(&self, name: &str, input: Value) -> Walk {
+        walker::walk(&self.definition, self, name, input, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("walk of {name} failed: {e}\n{}", self.emulator.log_text()))
+    }
+
+    fn binary_of(&self, substitution: &str) -> Result<&str, (String, String)> {
+        let logical = self.substitutions.get(substitution).ok_or_else(|| {
+            (
+                "Box".to_string(),
+                format!("no DefinitionSubstitution {substitution}"),
+            )
+        })?;
+        self.binaries
+            .get(logical)
+            .map(String::as_str)
+            .ok_or_else(|| {
+                (
+                    "Box".to_string(),
+                    format!("{logical} is not a function of the template"),
+                )
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl TaskRunner for StackInABox {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, (String, String)> {
+        let binary = self.binary_of(function)?.to_string();
+        let out = self.emulator.invoke(&binary, &payload).await;
+        if binary == "dispatcher" && out.is_ok() {
+            // SNS delivers the dispatched tasks to the harness at once.
+            self.deliver_tasks().await;
+        }
+        out
+    }
+
+    async fn publish(&self, topic: &str, message: Value) -> Result<Value, (String, String)> {
+        let logical = self.substitutions.get(topic).ok_or_else(|| {
+            (
+                "Box".to_string(),
+                format!("no DefinitionSubstitution {topic}"),
+            )
+        })?;
+        let arn = self.topics.get(logical).ok_or_else(|| {
+            (
+                "Box".to_string(),
+                format!("{logical} is not a topic of the box"),
+            )
+        })?;
+        let text = match message {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let out = aws_sdk_sns::Client::new(&self.sdk)
+            .publish()
+            .topic_arn(arn)
+            .message(text)
+            .send()
+            .await
+            .map_err(|e| ("SNS.Publish".to_string(), e.to_string()))?;
+        Ok(json!({"MessageId": out.message_id}))
+    }
+}

@@ -1,0 +1,253 @@
+//! The stack in a box: the state machine of `template.yaml` walked state by state
+//! with the real Lambda binaries (under cargo-lambda's emulator) against moto, from
+//! an alert on the ingest topic down to the report message on the report topic.
+
+use std::collections::BTreeMap;
+
+use alertresponder_aws::testing::stack_box::{BoxOptions, StackInABox};
+use alertresponder_aws::testing::walker::Walk;
+use aws_lambda_events::event::sns::SnsEvent;
+use serde_json::{json, Value};
+
+const POLICY: &str = r#"package alertresponder.review
+import rego.v1
+result := {"severity": "urgent", "reason": "host section for a brute-forcing address"} if {
+	some s in input.sections
+	s.type == "host"
+}
+"#;
+
+fn alert(key: &str, ip: &str) -> String {
+    json!({
+        "detector": "guardduty",
+        "rule_id": "UnauthorizedAccess:EC2/SSHBruteForce",
+        "rule_name": "SSH brute force against EC2 instance",
+        "alert_key": key,
+        "description": format!("{ip} is performing SSH brute force attacks"),
+        "timestamp": "2026-11-20T10:00:00Z",
+        "attributes": [
+            {"type": "ipaddr", "key": "remote address", "value": ip, "context": ["remote", "client"]},
+            {"type": "username", "key": "target user", "value": "ec2-user", "context": ["local"]}
+        ]
+    })
+    .to_string()
+}
+
+const FULL_PATH: [&str; 7] = [
+    "WaitInspectionDelay",
+    "Dispatch",
+    "NeedsReview",
+    "WaitReviewDelay",
+    "Compile",
+    "Review",
+    "Publish",
+];
+
+fn assert_path(walk: &Walk, expected: &[&str]) {
+    assert_eq!(
+        walk.path(),
+        expected,
+        "states entered; output {}",
+        walk.output
+    );
+}
+
+#[test]
+fn the_real_sns_event_fixture_parses_as_the_receptor_takes_it() {
+    let event: SnsEvent = serde_json::from_str(include_str!("fixtures/sns-event.json")).unwrap();
+    assert_eq!(event.records.len(), 1);
+    let alert = alertresponder_core::validate::parse_alert(
+        event.records[0].sns.message.as_bytes(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(alert.detector, "guardduty");
+    let back = serde_json::to_value(&event).unwrap();
+    assert_eq!(
+        back["Records"][0]["Sns"]["MessageId"],
+        "95df01b4-ee98-5cb9-9903-4c221d41eb5e"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_walks_every_state_down_to_the_report_topic() {
+    let sib = StackInABox::start(BoxOptions {
+        policy: Some(POLICY.into()),
+        inspector_functions: vec!["example-inspector".into()],
+        ..BoxOptions::default()
+    })
+    .await;
+
+    // 1. Receptor: SNS event in, report opened, one execution started.
+    let out = sib
+        .publish_alert(&alert("i-0abc", "198.51.100.7"))
+        .await
+        .unwrap_or_else(|e| panic!("receptor: {e:?}\n{}", sib.emulator.log_text()));
+    assert_eq!(out["received"], 1, "{out}");
+    let executions = sib.executions().await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let (name, input) = executions[0].clone();
+    assert!(name.starts_with("dispatch-"), "{name}");
+    assert_eq!(input["job"]["job"], "dispatch");
+    assert!(input["dispatch_at"].as_str().unwrap().ends_with('Z'));
+
+    // 2. A second alert of the same key with the same attributes, before the review:
+    //    it joins the report and starts no execution (DeepAlert v1 started one per alert).
+    let out = sib
+        .publish_alert(&alert("i-0abc", "198.51.100.7"))
+        .await
+        .unwrap();
+    assert_eq!(out["received"], 1, "{out}");
+    assert_eq!(
+        sib.executions().await.len(),
+        1,
+        "a follow-up with known attributes starts no execution"
+    );
+
+    // 3. A malformed alert: kept, on the error topic naming the field, no execution.
+    let out = sib
+        .publish_alert(r#"{"detector": "guardduty", "rule_id": "x", "alert_key": 5}"#)
+        .await
+        .unwrap();
+    assert_eq!(out["rejected"], 1, "{out}");
+    let errors = sib
+        .errors
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let record: Value = serde_json::from_str(&errors[0].body).unwrap();
+    assert_eq!(record["stage"], "receive");
+    assert_eq!(record["field"], "alert_key", "{record}");
+    assert_eq!(
+        errors[0].attributes.get("stage").map(String::as_str),
+        Some("receive")
+    );
+
+    // 4. Walk the execution through the template's states.
+    let walk = sib.walk(&name, input).await;
+    assert_path(&walk, &FULL_PATH);
+    assert_eq!(
+        walk.output["published"]["published"], true,
+        "{}",
+        walk.output
+    );
+
+    // 5. The report message, as a subscriber gets it.
+    let reports = sib
+        .reports
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report: Value = serde_json::from_str(&reports[0].body).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["status"], "published");
+    assert_eq!(
+        report["alerts"].as_array().unwrap().len(),
+        2,
+        "both alerts are in the report"
+    );
+    assert_eq!(
+        report["result"]["severity"], "urgent",
+        "{}",
+        report["result"]
+    );
+    let values: Vec<&str> = report["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        values.contains(&"host-198-51-100-7.example.net"),
+        "fed-back attribute: {values:?}"
+    );
+    let authors: Vec<&str> = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["author"].as_str().unwrap())
+        .collect();
+    assert!(authors.contains(&"example-inspector"), "{authors:?}");
+    let attrs: BTreeMap<_, _> = reports[0].attributes.clone();
+    assert_eq!(attrs.get("severity").map(String::as_str), Some("urgent"));
+    assert_eq!(attrs.get("detector").map(String::as_str), Some("guardduty"));
+    assert_eq!(
+        attrs.get("rule_id").map(String::as_str),
+        Some("UnauthorizedAccess:EC2/SSHBruteForce")
+    );
+    assert_eq!(attrs.get("version").map(String::as_str), Some("1"));
+    let urgent = sib
+        .urgent_reports
+        .drain(std::time::Duration::from_millis(300))
+        .await;
+    assert_eq!(
+        urgent.len(),
+        1,
+        "the severity filter lets the urgent report through"
+    );
+
+    // 6. The Publish state retried: by the same execution it re-publishes the version
+    //    it marked (a crash between marking and publishing loses nothing); by another
+    //    execution, nothing.
+    let publish_input = &walk
+        .steps
+        .iter()
+        .find(|s| s.state == "Publish")
+        .unwrap()
+        .input;
+    let retry = |publisher: &str| json!({"compiled": publish_input["compiled"], "result": publish_input["result"], "publisher": publisher});
+    let same = sib
+        .emulator
+        .invoke("emitter-fanout", &retry(&name))
+        .await
+        .unwrap();
+    assert_eq!(same["published"], false, "{same}");
+    let again = sib
+        .reports
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(again.len(), 1, "the same publisher re-publishes: {again:?}");
+    assert_eq!(again[0].body, reports[0].body);
+    let other = sib
+        .emulator
+        .invoke("emitter-fanout", &retry("review-someone-else"))
+        .await
+        .unwrap();
+    assert_eq!(other["published"], false, "{other}");
+    assert!(sib
+        .reports
+        .drain(std::time::Duration::from_millis(500))
+        .await
+        .is_empty());
+
+    // 7. An alert after publication: a re-review execution publishes version 2.
+    let out = sib
+        .publish_alert(&alert("i-0abc", "198.51.100.7"))
+        .await
+        .unwrap();
+    assert_eq!(out["received"], 1, "{out}");
+    let executions = sib.executions().await;
+    assert_eq!(executions.len(), 2, "{executions:?}");
+    let (name, input) = executions
+        .iter()
+        .find(|(n, _)| n.starts_with("review-"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no review execution: {executions:?}"));
+    assert_eq!(input["job"]["version"], 2);
+    let walk = sib.walk(&name, input).await;
+    assert_path(&walk, &FULL_PATH);
+    let reports = sib
+        .reports
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let v2: Value = serde_json::from_str(&reports[0].body).unwrap();
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["alerts"].as_array().unwrap().len(), 3);
+    assert_eq!(v2["previous_result"]["severity"], "urgent");
+    assert!(sib
+        .errors
+        .drain(std::time::Duration::from_millis(300))
+        .await
+        .is_empty());
+}

@@ -1,0 +1,19 @@
+//! `receptor`: alerts from the ingest SNS topic into reports (see
+//! `alertresponder_aws::handlers::receive_sns`).
+
+use alertresponder_aws::{handlers, stack, StackConfig};
+use aws_lambda_events::event::sns::SnsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    handlers::init_tracing();
+    let config = StackConfig::from_env("receptor")?;
+    let sdk = aws_config::load_from_env().await;
+    let pipeline = stack::pipeline(&config, &sdk, vec![])?;
+    let pipeline = &pipeline;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        handlers::receive_sns(pipeline, event.payload).await
+    }))
+    .await
+}
