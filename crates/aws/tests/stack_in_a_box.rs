@@ -78,6 +78,10 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     })
     .await;
 
+    let safe_only = sib
+        .subscribe_reports(Some(r#"{"severity": ["safe"]}"#))
+        .await;
+
     // 1. Receptor: SNS event in, report opened, one execution started.
     let out = sib
         .publish_alert(&alert("i-0abc", "198.51.100.7"))

@@ -22,6 +22,9 @@ pub struct Moto {
     /// Its port.
     pub port: u16,
     log: PathBuf,
+    /// Where its recorder writes (moto's default is `moto_recording` in the working
+    /// directory, which concurrent servers would share).
+    recording: PathBuf,
 }
 
 /// Where `.venv/bin/NAME` is, searching up from this crate.
@@ -81,8 +84,10 @@ impl Moto {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("moto-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("moto log file");
+        let recording = std::env::temp_dir().join(format!("moto-{port}-recording.jsonl"));
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("moto log file"))
             .stderr(log_file)
@@ -93,6 +98,7 @@ impl Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             log,
+            recording,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -115,7 +121,7 @@ impl Moto {
                 r#"{"stepfunctions":{"execute_state_machine":true}}"#,
             )
             .expect("moto config");
-            assert_eq!(status, 200, "moto config: {body}");
+            assert!((200..300).contains(&status), "moto config: {status} {body}");
         }
         moto
     }
@@ -130,14 +136,20 @@ impl Moto {
         sdk_config(&self.endpoint).await
     }
 
-    /// Starts moto's recorder: every request from now on is recorded.
+    /// Starts moto's recorder afresh: every request from now on is recorded (requests
+    /// only: method, URL, headers and body; moto records no responses).
     pub fn start_recording(&self) {
-        let (s, b) = http(self.port, "POST", "/moto-api/recorder/start-recording", "")
-            .expect("moto recorder");
-        assert_eq!(s, 200, "moto recorder: {b}");
+        for path in [
+            "/moto-api/recorder/reset-recording",
+            "/moto-api/recorder/start-recording",
+        ] {
+            let (s, b) = http(self.port, "POST", path, "").expect("moto recorder");
+            assert_eq!(s, 200, "moto recorder {path}: {b}");
+        }
     }
 
-    /// Stops the recorder and returns one JSON document per recorded request.
+    /// Stops the recorder and returns one JSON document per recorded request
+    /// (`method`, `url`, `headers`, `body`, `body_encoded`: base64 when true).
     pub fn recorded_requests(&self) -> Vec<serde_json::Value> {
         let _ = http(self.port, "POST", "/moto-api/recorder/stop-recording", "");
         let (s, b) = http(
@@ -159,6 +171,7 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 

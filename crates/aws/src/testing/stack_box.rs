@@ -66,6 +66,8 @@ pub struct Emulator {
     pub port: u16,
     log: PathBuf,
     http: reqwest::Client,
+    /// Invocations made through [`Emulator::invoke`], by function.
+    invocations: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 impl Emulator {
@@ -89,13 +91,19 @@ impl Emulator {
                 "-P",
                 &port.to_string(),
                 "--ignore-changes",
+                // Generous: the first invocation of a function compiles it (on a
+                // clean checkout, with every dependency).
                 "--timeout",
-                "120",
+                "900",
                 "--env-file",
             ])
             .arg(env_file)
             .current_dir(root)
             .env("PATH", path)
+            // Its own target dir: cargo-lambda's build environment differs from the
+            // test's (build scripts such as ring's rerun), and sharing one dir made
+            // each side rebuild the other's dependencies on every run.
+            .env("CARGO_TARGET_DIR", root.join("target/emulator"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
@@ -106,9 +114,10 @@ impl Emulator {
             port,
             log,
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(600))
+                .timeout(Duration::from_secs(900))
                 .build()
                 .expect("http client"),
+            invocations: Default::default(),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -128,9 +137,21 @@ impl Emulator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How many times [`Emulator::invoke`] invoked each function (not the calls the
+    /// functions make to the emulator themselves, e.g. the harness's inspectors).
+    pub fn invocations(&self) -> BTreeMap<String, u64> {
+        self.invocations
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
     /// Invokes `function` synchronously; `Err((errorType, errorMessage))` for a
     /// function error.
     pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, (String, String)> {
+        if let Ok(mut m) = self.invocations.lock() {
+            *m.entry(function.to_string()).or_default() += 1;
+        }
         let url = format!(
             "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
             self.port
@@ -439,6 +460,17 @@ impl StackInABox {
             sfn,
             counter: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A new SQS queue subscribed to the report topic with `filter_policy`.
+    pub async fn subscribe_reports(&self, filter_policy: Option<&str>) -> Subscriber {
+        Subscriber::create(
+            &self.sdk,
+            &self.resources.report_topic,
+            &unique("box-subscriber"),
+            filter_policy,
+        )
+        .await
     }
 
     /// A fresh SNS-like message ID.
