@@ -189,6 +189,13 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         1,
         "the severity filter lets the urgent report through"
     );
+    assert!(
+        safe_only
+            .drain(std::time::Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "a subscriber filtering on safe gets nothing"
+    );
 
     // 6. The Publish state retried: by the same execution it re-publishes the version
     //    it marked (a crash between marking and publishing loses nothing); by another
