@@ -7,7 +7,7 @@ use std::time::Duration;
 use alertresponder_aws::lambda::{LambdaInspector, LambdaReviewer};
 use alertresponder_aws::sfn::{execution_name, SfnScheduler};
 use alertresponder_aws::sns::{SnsReportBus, SnsTaskBus};
-use alertresponder_aws::testing::{sdk_config, unique, Moto, Subscriber};
+use alertresponder_aws::testing::{create_topic, sdk_config, unique, Moto, Subscriber};
 use alertresponder_core::ports::{Inspector, ReportBus, Reviewer, Scheduler, TaskBus};
 use alertresponder_core::*;
 use chrono::Utc;
@@ -54,14 +54,7 @@ async fn report_messages_carry_attributes_that_filter_policies_select_on() {
     let moto = Moto::start(false);
     let sdk = moto.sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("reports"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
+    let topic = create_topic(&sdk, &unique("reports")).await;
     let all = Subscriber::create(&sdk, &topic, &unique("all"), None).await;
     let urgent = Subscriber::create(
         &sdk,
@@ -96,14 +89,7 @@ async fn a_report_too_large_for_sns_is_published_cut_and_says_so() {
     let moto = Moto::start(false);
     let sdk = moto.sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("reports"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
+    let topic = create_topic(&sdk, &unique("reports")).await;
     let all = Subscriber::create(&sdk, &topic, &unique("all"), None).await;
     let mut big = report(Severity::Urgent, 1);
     big.alerts[0].body = Some(json!({"blob": "x".repeat(200_000)}));
@@ -129,14 +115,7 @@ async fn tasks_carry_their_attribute_type() {
     let moto = Moto::start(false);
     let sdk = moto.sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("tasks"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
+    let topic = create_topic(&sdk, &unique("tasks")).await;
     let sub = Subscriber::create(
         &sdk,
         &topic,

@@ -11,6 +11,8 @@
 
 pub mod error;
 pub mod fit;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod id;
 pub mod model;
 pub mod pipeline;

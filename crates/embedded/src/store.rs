@@ -1164,78 +1164,10 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alertresponder_core::model::{InspectionStatus, Job, ReportStatus};
-    use serde_json::json;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
-    }
+    use alertresponder_core::fixtures::*;
+    use alertresponder_core::model::{InspectionStatus, Job};
 
     const HOUR: Duration = Duration::from_secs(3600);
-
-    fn attr(value: &str) -> Attribute {
-        Attribute {
-            attr_type: "ipaddr".into(),
-            key: "source".into(),
-            value: value.into(),
-            context: vec!["remote".into()],
-            timestamp: None,
-        }
-    }
-
-    fn alert(rule: &str, values: &[&str]) -> Alert {
-        Alert {
-            detector: "guardduty".into(),
-            rule_name: rule.into(),
-            rule_id: format!("{rule}-id"),
-            alert_key: "key".into(),
-            description: String::new(),
-            timestamp: t(0),
-            attributes: values.iter().map(|v| attr(v)).collect(),
-            body: Some(json!({"n": 1.5})),
-        }
-    }
-
-    fn section(report_id: &str, value: &str, author: &str, country: &str) -> ReportSection {
-        ReportSection {
-            report_id: report_id.into(),
-            author: author.into(),
-            attribute: attr(value),
-            section_type: "host".into(),
-            content: json!({ "country": country }),
-        }
-    }
-
-    fn inspection(value: &str, inspector: &str, status: InspectionStatus) -> InspectionRecord {
-        InspectionRecord {
-            inspector: inspector.into(),
-            attribute: attr(value),
-            status,
-            detail: None,
-            at: t(5),
-        }
-    }
-
-    fn report(id: &str, version: u32, severity: Severity) -> Report {
-        Report {
-            id: id.into(),
-            alerts: vec![alert("r", &["10.0.0.1"])],
-            attributes: vec![],
-            sections: vec![],
-            result: ReportResult {
-                severity,
-                reason: "because".into(),
-            },
-            status: ReportStatus::Published,
-            created_at: t(0),
-            version,
-            previous_result: None,
-            inspections: vec![],
-            alert_id: "alert:a".into(),
-            published_at: Some(t(600)),
-            cut: None,
-        }
-    }
 
     fn error_record(id: &str, at: i64) -> ErrorRecord {
         ErrorRecord {

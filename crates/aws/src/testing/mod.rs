@@ -294,6 +294,18 @@ impl Subscriber {
     }
 }
 
+/// Creates SNS topic `name`; its ARN.
+pub async fn create_topic(config: &SdkConfig, name: &str) -> String {
+    aws_sdk_sns::Client::new(config)
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic arn")
+}
+
 /// A name unique within this test process: resources of concurrent tests never meet.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

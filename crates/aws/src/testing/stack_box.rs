@@ -324,17 +324,9 @@ impl StackInABox {
         )
         .await
         .expect("create tables");
-        let sns = aws_sdk_sns::Client::new(&sdk);
         let mut topics = BTreeMap::new();
         for logical in ["IngestTopic", "TaskTopic", "ReportTopic", "ErrorTopic"] {
-            let arn = sns
-                .create_topic()
-                .name(format!("{stack}-{logical}"))
-                .send()
-                .await
-                .expect("create topic")
-                .topic_arn
-                .expect("topic arn");
+            let arn = super::create_topic(&sdk, &format!("{stack}-{logical}")).await;
             topics.insert(logical.to_string(), arn);
         }
         let sfn = aws_sdk_sfn::Client::new(&sdk);
