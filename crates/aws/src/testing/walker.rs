@@ -554,7 +554,11 @@ mod tests {
         .unwrap();
         assert_eq!(w.path(), vec!["W", "T", "C", "B", "P", "F"]);
         assert_eq!(w.end, "Fail");
-        assert_eq!(w.output["error"]["Error"], "Permanent");
-        assert_eq!(w.output["out"]["r"], 5);
+        // The Catch put the error beside the state; the publish then replaced the state
+        // with its own result (no ResultPath), as Step Functions does.
+        let published = &w.steps.iter().find(|s| s.state == "P").unwrap().input;
+        assert_eq!(published["error"]["Error"], "Permanent");
+        assert_eq!(published["out"]["r"], 5);
+        assert_eq!(w.output["MessageId"], "m");
     }
 }
