@@ -20,8 +20,10 @@ use aws_lambda_events::event::sns::SnsEvent;
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::eventbridge;
 use crate::sfn::{sfn_time, DelayInput};
 
 /// Largest compiled report carried in the state machine's state (its limit is 256 KiB
@@ -105,20 +107,76 @@ pub async fn receive_sns(p: &Pipeline, event: SnsEvent) -> Result<ReceiveOutput,
     for record in event.records {
         let message_id = record.sns.message_id;
         let message_id = (!message_id.is_empty()).then_some(message_id);
-        match p
-            .receive(record.sns.message.as_bytes(), message_id.as_deref())
-            .await
-        {
-            Ok(receipt) if receipt.duplicate => out.duplicates += 1,
-            Ok(_) => out.received += 1,
-            Err(CoreError::Invalid(e)) => {
-                warn!(field = %e.field, error = %e.message, "alert rejected");
-                out.rejected += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        receive_one(
+            p,
+            record.sns.message.as_bytes(),
+            message_id.as_deref(),
+            &mut out,
+        )
+        .await?;
     }
     Ok(out)
+}
+
+async fn receive_one(
+    p: &Pipeline,
+    raw: &[u8],
+    message_id: Option<&str>,
+    out: &mut ReceiveOutput,
+) -> Result<(), EdgeError> {
+    match p.receive(raw, message_id).await {
+        Ok(receipt) if receipt.duplicate => out.duplicates += 1,
+        Ok(_) => out.received += 1,
+        Err(CoreError::Invalid(e)) => {
+            warn!(field = %e.field, error = %e.message, "alert rejected");
+            out.rejected += 1;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Receptor, whatever invoked it: an SNS event from the ingest topic, or an
+/// EventBridge event (GuardDuty findings, see [`crate::eventbridge`]). An event of
+/// neither kind is kept as an error record, not retried.
+pub async fn receive_event(p: &Pipeline, event: Value) -> Result<ReceiveOutput, EdgeError> {
+    let mut out = ReceiveOutput::default();
+    let reject = |why: String, id: String| {
+        let raw = event.to_string();
+        let record = error_record(id, "receive", why, None, raw.as_bytes(), p.clock.now());
+        async move { p.store.put_error(&record).await.map_err(CoreError::from) }
+    };
+    if eventbridge::is_eventbridge(&event) {
+        match eventbridge::convert(&event) {
+            eventbridge::Converted::Alert { alert, event_id } => {
+                receive_one(p, &alert, Some(&event_id), &mut out).await?;
+            }
+            eventbridge::Converted::Unsupported(why) => {
+                warn!(%why, "event rejected");
+                let id = event
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("eventbridge");
+                reject(why.clone(), format!("eventbridge:{id}")).await?;
+                out.rejected += 1;
+            }
+        }
+        return Ok(out);
+    }
+    match serde_json::from_value::<SnsEvent>(event.clone()) {
+        Ok(sns) => receive_sns(p, sns).await,
+        Err(e) => {
+            let why = format!("event: neither an SNS nor an EventBridge event: {e}");
+            warn!(%why, "event rejected");
+            reject(
+                why,
+                alertresponder_core::id::content_message_id(event.to_string().as_bytes()),
+            )
+            .await?;
+            out.rejected += 1;
+            Ok(out)
+        }
+    }
 }
 
 /// The review the state machine waits for next.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error;
+pub mod eventbridge;
 #[cfg(feature = "testing")]
 pub mod testing;
 

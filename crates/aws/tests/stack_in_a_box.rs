@@ -262,3 +262,74 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         .await
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are_kept() {
+    let sib = StackInABox::start(BoxOptions::default()).await;
+    let finding: Value = serde_json::from_str(include_str!(
+        "fixtures/eventbridge-guardduty-ssh-brute-force.json"
+    ))
+    .unwrap();
+    let out = sib
+        .emulator
+        .invoke("receptor", &finding)
+        .await
+        .unwrap_or_else(|e| panic!("receptor: {e:?}\n{}", sib.emulator.log_text()));
+    assert_eq!(out["received"], 1, "{out}");
+    // EventBridge delivers at least once: the same event ID is stored once.
+    let again = sib.emulator.invoke("receptor", &finding).await.unwrap();
+    assert_eq!(again["duplicates"], 1, "{again}");
+
+    let other = json!({
+        "version": "0", "id": "5e1f0ad5-0000-0000-0000-000000000000",
+        "detail-type": "Security Hub Findings - Imported", "source": "aws.securityhub",
+        "account": "123456789012", "time": "2026-11-20T10:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {"findings": []}
+    });
+    let out = sib.emulator.invoke("receptor", &other).await.unwrap();
+    assert_eq!(out["rejected"], 1, "{out}");
+    let errors = sib
+        .errors
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let record: Value = serde_json::from_str(&errors[0].body).unwrap();
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("aws.securityhub"),
+        "{record}"
+    );
+    assert!(
+        record["input"]
+            .as_str()
+            .unwrap()
+            .contains("Security Hub Findings"),
+        "the event is kept"
+    );
+
+    let executions = sib.executions().await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let (name, input) = executions[0].clone();
+    let walk = sib.walk(&name, input).await;
+    assert_path(&walk, &FULL_PATH);
+    let reports = sib
+        .reports
+        .drain(std::time::Duration::from_millis(500))
+        .await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report: Value = serde_json::from_str(&reports[0].body).unwrap();
+    let alert = &report["alerts"][0];
+    assert_eq!(alert["detector"], "guardduty");
+    assert_eq!(alert["rule_id"], "UnauthorizedAccess:EC2/SSHBruteForce");
+    assert_eq!(alert["alert_key"], "i-0123456789abcdef0");
+    let values: Vec<&str> = report["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, vec!["198.51.100.7", "10.0.1.23"]);
+    assert_eq!(reports[0].attributes["detector"], "guardduty");
+}

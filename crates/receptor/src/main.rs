@@ -1,8 +1,7 @@
-//! `receptor`: alerts from the ingest SNS topic into reports (see
-//! `alertresponder_aws::handlers::receive_sns`).
+//! `receptor`: alerts from the ingest SNS topic (and GuardDuty findings from
+//! EventBridge) into reports (see `alertresponder_aws::handlers::receive_event`).
 
 use alertresponder_aws::{handlers, stack, StackConfig};
-use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -12,8 +11,10 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_from_env().await;
     let pipeline = stack::pipeline(&config, &sdk, vec![])?;
     let pipeline = &pipeline;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        handlers::receive_sns(pipeline, event.payload).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handlers::receive_event(pipeline, event.payload).await
+        },
+    ))
     .await
 }
