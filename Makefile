@@ -29,7 +29,7 @@ all: build-cli
 
 help:
 	@echo "make run     - run the example alerts through the whole pipeline (embedded, virtual time)"
-	@echo "make test    - every check and test: fmt, clippy, unit, property and end-to-end tests"
+	@echo "make test    - every check and test: fmt, clippy, unit, property and end-to-end tests, the AWS suite on moto"
 	@echo "make serve   - serve the HTTP API with the example config on 127.0.0.1:8080"
 	@echo "make bench   - benchmark program (release build; installs prometheus-alertmanager if missing)"
 	@echo "make build   - the six Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)"
