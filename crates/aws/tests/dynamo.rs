@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use alertresponder_aws::dynamo::{create_tables, DynamoStore, PK, SK, TTL_ATTRIBUTE};
 use alertresponder_aws::testing::{http, sdk_config, unique, venv_bin, Moto};
+use alertresponder_core::fixtures::contract::{self, admitted, opened};
 use alertresponder_core::fixtures::*;
 use alertresponder_core::pipeline::{self, Pipeline, ReviewOutcome};
 use alertresponder_core::ports::*;
@@ -19,7 +20,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-const HOUR: Duration = Duration::from_secs(3600);
 const TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// moto with its requests handled one at a time, for the tests of concurrent callers.
@@ -153,39 +153,6 @@ impl Fixture {
             }
         }
     }
-}
-
-/// Opens or joins the report of `alert_id` as the receptor of `message_id` would.
-async fn opened(
-    store: &DynamoStore,
-    alert_id: &str,
-    message_id: &str,
-    at: DateTime<Utc>,
-) -> ReportMeta {
-    store
-        .open_or_join(alert_id, message_id, &format!("rep-{message_id}"), at, HOUR)
-        .await
-        .unwrap()
-}
-
-async fn admitted(
-    store: &DynamoStore,
-    alert_id: &str,
-    message_id: &str,
-    a: &Alert,
-    at: DateTime<Utc>,
-) -> Admission {
-    store
-        .open_join_and_put(
-            alert_id,
-            message_id,
-            &format!("rep-{message_id}"),
-            a,
-            at,
-            HOUR,
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -347,121 +314,13 @@ async fn redelivered_alert_is_stored_once() {
 #[tokio::test]
 async fn attribute_claims_are_new_then_seen_new_again_for_the_same_claimer_and_capped() {
     let f = fixture().await;
-    let store = &f.store;
-    let id = opened(store, "alert:a", "m1", t(0)).await.id;
-    let a = attr("10.0.0.1");
-    assert!(store.knows_attributes(&id, "m9", &[]).await.unwrap());
-    assert!(!store
-        .knows_attributes(&id, "m9", &[a.hash()])
-        .await
-        .unwrap());
-    assert_eq!(
-        store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
-        Claim::New
-    );
-    assert!(store
-        .knows_attributes(&id, "m9", &[a.hash(), a.hash()])
-        .await
-        .unwrap());
-    assert_eq!(
-        store.claim_attribute(&id, &a, "d2", 2).await.unwrap(),
-        Claim::Seen
-    );
-    assert_eq!(
-        store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
-        Claim::New
-    );
-    let b = attr("10.0.0.2");
-    assert_eq!(
-        store.claim_attribute(&id, &b, "d2", 2).await.unwrap(),
-        Claim::New
-    );
-    let c = attr("10.0.0.3");
-    assert_eq!(
-        store.claim_attribute(&id, &c, "d2", 2).await.unwrap(),
-        Claim::CapReached
-    );
-    assert!(!store
-        .knows_attributes(&id, "m9", &[a.hash(), c.hash()])
-        .await
-        .unwrap());
-    // At the cap, a claimed attribute is still told apart.
-    assert_eq!(
-        store.claim_attribute(&id, &a, "d3", 2).await.unwrap(),
-        Claim::Seen
-    );
-    // Claims are per report, and come back in claim order.
-    let other = opened(store, "alert:b", "m9", t(0)).await.id;
-    for v in ["9.9.9.9", "1.1.1.1", "5.5.5.5"] {
-        assert_eq!(
-            store
-                .claim_attribute(&other, &attr(v), "d", 10)
-                .await
-                .unwrap(),
-            Claim::New
-        );
-    }
-    let state = store.load_report(&other).await.unwrap().unwrap();
-    let values: Vec<&str> = state.attributes.iter().map(|a| a.value.as_str()).collect();
-    assert_eq!(values, ["9.9.9.9", "1.1.1.1", "5.5.5.5"]);
-    assert_eq!(
-        store.load_report(&id).await.unwrap().unwrap().attributes,
-        [a, b]
-    );
+    contract::attribute_claims(&f.store).await;
 }
 
 #[tokio::test]
 async fn attributes_named_by_an_earlier_alert_are_known_to_others_but_not_to_their_own_message() {
     let f = fixture().await;
-    let store = &f.store;
-    let id = opened(store, "alert:a", "m1", t(0)).await.id;
-    let first = alert("r", &["10.0.0.1", "10.0.0.2"]);
-    assert!(store.put_alert(&id, "m1", &first, t(0)).await.unwrap());
-    let hashes: Vec<String> = first.attributes.iter().map(Attribute::hash).collect();
-    // The opener's own mentions do not count: its redelivery must still dispatch.
-    assert!(!store.knows_attributes(&id, "m1", &hashes).await.unwrap());
-    // A follow-up naming the same attributes needs no dispatch of its own.
-    assert!(store.knows_attributes(&id, "m2", &hashes).await.unwrap());
-    let second = alert("r", &["10.0.0.2", "10.0.0.3"]);
-    let joined = admitted(store, "alert:a", "m2", &second, t(1)).await;
-    assert!(joined.inserted && !joined.knows_all_attributes);
-    let h3 = second.attributes[1].hash();
-    assert!(!store
-        .knows_attributes(&id, "m2", &[hashes[1].clone(), h3.clone()])
-        .await
-        .unwrap());
-    // The first to name an attribute keeps it: m1 knows 10.0.0.3 through m2.
-    assert!(store.knows_attributes(&id, "m1", &[h3]).await.unwrap());
-    // A third alert naming only known attributes: known, in the one-step receive too.
-    let third = alert("r", &["10.0.0.3", "10.0.0.1"]);
-    assert!(
-        admitted(store, "alert:a", "m3", &third, t(2))
-            .await
-            .knows_all_attributes
-    );
-    assert!(
-        !admitted(store, "alert:a", "m3", &third, t(3))
-            .await
-            .inserted
-    );
-
-    // An alert of more attributes than one transaction holds: every mention is kept.
-    let many: Vec<String> = (0..150)
-        .map(|i| format!("10.1.{}.{}", i / 200, i % 200))
-        .collect();
-    let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let big = alert("r", &many);
-    let opener = admitted(store, "alert:b", "n1", &big, t(0)).await;
-    assert!(opener.inserted && !opener.knows_all_attributes);
-    let all: Vec<String> = big.attributes.iter().map(Attribute::hash).collect();
-    assert!(store
-        .knows_attributes(&opener.meta.id, "n2", &all)
-        .await
-        .unwrap());
-    assert!(store
-        .put_alert(&opener.meta.id, "n3", &big, t(1))
-        .await
-        .unwrap());
+    contract::attribute_mentions(&f.store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1379,71 +1379,13 @@ mod tests {
     async fn attributes_named_by_an_earlier_alert_are_known_to_others_but_not_to_their_own_message()
     {
         let store = SqliteStore::open_in_memory().unwrap();
-        let id = opened(&store, "alert:a", "m1", t(0)).await.id;
-        let first = alert("r", &["10.0.0.1", "10.0.0.2"]);
-        assert!(store.put_alert(&id, "m1", &first, t(0)).await.unwrap());
-        let hashes: Vec<String> = first.attributes.iter().map(Attribute::hash).collect();
-        // The opener's own mentions do not count: its redelivery must still dispatch.
-        assert!(!store.knows_attributes(&id, "m1", &hashes).await.unwrap());
-        // A follow-up naming the same attributes needs no dispatch of its own.
-        assert!(store.knows_attributes(&id, "m2", &hashes).await.unwrap());
-        let second = alert("r", &["10.0.0.2", "10.0.0.3"]);
-        assert!(store.put_alert(&id, "m2", &second, t(1)).await.unwrap());
-        let h3 = second.attributes[1].hash();
-        assert!(!store
-            .knows_attributes(&id, "m2", &[hashes[1].clone(), h3.clone()])
-            .await
-            .unwrap());
-        // The first to name an attribute keeps it: m1 knows 10.0.0.3 through m2.
-        assert!(store.knows_attributes(&id, "m1", &[h3]).await.unwrap());
+        alertresponder_core::fixtures::contract::attribute_mentions(&store).await;
     }
 
     #[tokio::test]
     async fn claims_are_new_then_seen_new_again_for_the_same_claimer_and_capped() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let id = opened(&store, "alert:a", "m1", t(0)).await.id;
-        let a = attr("10.0.0.1");
-        assert_eq!(
-            store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
-            Claim::New
-        );
-        assert!(store
-            .knows_attributes(&id, "m9", &[a.hash()])
-            .await
-            .unwrap());
-        assert_eq!(
-            store.claim_attribute(&id, &a, "d2", 2).await.unwrap(),
-            Claim::Seen
-        );
-        assert_eq!(
-            store.claim_attribute(&id, &a, "d1", 2).await.unwrap(),
-            Claim::New
-        );
-        let b = attr("10.0.0.2");
-        assert_eq!(
-            store.claim_attribute(&id, &b, "d2", 2).await.unwrap(),
-            Claim::New
-        );
-        let c = attr("10.0.0.3");
-        assert_eq!(
-            store.claim_attribute(&id, &c, "d2", 2).await.unwrap(),
-            Claim::CapReached
-        );
-        assert!(!store
-            .knows_attributes(&id, "m9", &[a.hash(), c.hash()])
-            .await
-            .unwrap());
-        // At the cap, a claimed attribute is still told apart.
-        assert_eq!(
-            store.claim_attribute(&id, &a, "d3", 2).await.unwrap(),
-            Claim::Seen
-        );
-        // Claims are per report.
-        let other = opened(&store, "alert:b", "m9", t(0)).await.id;
-        assert_eq!(
-            store.claim_attribute(&other, &c, "d2", 2).await.unwrap(),
-            Claim::New
-        );
+        alertresponder_core::fixtures::contract::attribute_claims(&store).await;
     }
 
     #[tokio::test]
