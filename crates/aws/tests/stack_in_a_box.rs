@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use alertresponder_aws::testing::stack_box::{BoxOptions, StackInABox};
 use alertresponder_aws::testing::walker::Walk;
+use alertresponder_aws::testing::Subscriber;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{json, Value};
 
@@ -42,6 +43,28 @@ const FULL_PATH: [&str; 7] = [
     "Review",
     "Publish",
 ];
+
+/// How long a subscriber must stay quiet before its queue counts as drained.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The one message `subscriber` got: its JSON body, its message attributes and the
+/// body as sent.
+async fn only_message(subscriber: &Subscriber) -> (Value, BTreeMap<String, String>, String) {
+    let got = subscriber.drain(QUIET).await;
+    assert_eq!(got.len(), 1, "exactly one message expected: {got:?}");
+    let body = serde_json::from_str(&got[0].body).unwrap();
+    (body, got[0].attributes.clone(), got[0].body.clone())
+}
+
+/// `field` of every element of the list `report[list]`.
+fn list_of<'a>(report: &'a Value, list: &str, field: &str) -> Vec<&'a str> {
+    report[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[field].as_str().unwrap())
+        .collect()
+}
 
 fn assert_path(walk: &Walk, expected: &[&str]) {
     assert_eq!(
@@ -114,18 +137,10 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         .await
         .unwrap();
     assert_eq!(out["rejected"], 1, "{out}");
-    let errors = sib
-        .errors
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let record: Value = serde_json::from_str(&errors[0].body).unwrap();
+    let (record, attributes, _) = only_message(&sib.errors).await;
     assert_eq!(record["stage"], "receive");
     assert_eq!(record["field"], "alert_key", "{record}");
-    assert_eq!(
-        errors[0].attributes.get("stage").map(String::as_str),
-        Some("receive")
-    );
+    assert_eq!(attributes.get("stage").map(String::as_str), Some("receive"));
 
     // 4. Walk the execution through the template's states.
     let walk = sib.walk(&name, input).await;
@@ -137,12 +152,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     );
 
     // 5. The report message, as a subscriber gets it.
-    let reports = sib
-        .reports
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    let report: Value = serde_json::from_str(&reports[0].body).unwrap();
+    let (report, attrs, sent) = only_message(&sib.reports).await;
     assert_eq!(report["version"], 1);
     assert_eq!(report["status"], "published");
     assert_eq!(
@@ -155,24 +165,13 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         "{}",
         report["result"]
     );
-    let values: Vec<&str> = report["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["value"].as_str().unwrap())
-        .collect();
+    let values = list_of(&report, "attributes", "value");
     assert!(
         values.contains(&"host-198-51-100-7.example.net"),
         "fed-back attribute: {values:?}"
     );
-    let authors: Vec<&str> = report["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["author"].as_str().unwrap())
-        .collect();
+    let authors = list_of(&report, "sections", "author");
     assert!(authors.contains(&"example-inspector"), "{authors:?}");
-    let attrs: BTreeMap<_, _> = reports[0].attributes.clone();
     assert_eq!(attrs.get("severity").map(String::as_str), Some("urgent"));
     assert_eq!(attrs.get("detector").map(String::as_str), Some("guardduty"));
     assert_eq!(
@@ -213,23 +212,18 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         .await
         .unwrap();
     assert_eq!(same["published"], false, "{same}");
-    let again = sib
-        .reports
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(again.len(), 1, "the same publisher re-publishes: {again:?}");
-    assert_eq!(again[0].body, reports[0].body);
+    let (_, _, again) = only_message(&sib.reports).await;
+    assert_eq!(
+        again, sent,
+        "the same publisher re-publishes the stored version byte for byte"
+    );
     let other = sib
         .emulator
         .invoke("emitter-fanout", &retry("review-someone-else"))
         .await
         .unwrap();
     assert_eq!(other["published"], false, "{other}");
-    assert!(sib
-        .reports
-        .drain(std::time::Duration::from_millis(500))
-        .await
-        .is_empty());
+    assert!(sib.reports.drain(QUIET).await.is_empty());
 
     // 7. An alert after publication: a re-review execution publishes version 2.
     let out = sib
@@ -247,12 +241,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     assert_eq!(input["job"]["version"], 2);
     let walk = sib.walk(&name, input).await;
     assert_path(&walk, &FULL_PATH);
-    let reports = sib
-        .reports
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    let v2: Value = serde_json::from_str(&reports[0].body).unwrap();
+    let (v2, _, _) = only_message(&sib.reports).await;
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["alerts"].as_array().unwrap().len(), 3);
     assert_eq!(v2["previous_result"]["severity"], "urgent");
@@ -288,12 +277,7 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
     });
     let out = sib.emulator.invoke("receptor", &other).await.unwrap();
     assert_eq!(out["rejected"], 1, "{out}");
-    let errors = sib
-        .errors
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let record: Value = serde_json::from_str(&errors[0].body).unwrap();
+    let (record, _, _) = only_message(&sib.errors).await;
     assert!(
         record["error"]
             .as_str()
@@ -314,22 +298,14 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
     let (name, input) = executions[0].clone();
     let walk = sib.walk(&name, input).await;
     assert_path(&walk, &FULL_PATH);
-    let reports = sib
-        .reports
-        .drain(std::time::Duration::from_millis(500))
-        .await;
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    let report: Value = serde_json::from_str(&reports[0].body).unwrap();
+    let (report, attributes, _) = only_message(&sib.reports).await;
     let alert = &report["alerts"][0];
     assert_eq!(alert["detector"], "guardduty");
     assert_eq!(alert["rule_id"], "UnauthorizedAccess:EC2/SSHBruteForce");
     assert_eq!(alert["alert_key"], "i-0123456789abcdef0");
-    let values: Vec<&str> = report["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["value"].as_str().unwrap())
-        .collect();
-    assert_eq!(values, vec!["198.51.100.7", "10.0.1.23"]);
-    assert_eq!(reports[0].attributes["detector"], "guardduty");
+    assert_eq!(
+        list_of(&report, "attributes", "value"),
+        vec!["198.51.100.7", "10.0.1.23"]
+    );
+    assert_eq!(attributes["detector"], "guardduty");
 }

@@ -51,7 +51,9 @@ fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
-/// One HTTP/1.1 request to moto; returns the status code and body.
+/// One HTTP/1.1 request to moto; returns the status code and body. Plain std I/O on
+/// purpose: it runs before and outside any async runtime (`Moto::start` is sync and is
+/// called from async tests, where a blocking HTTP client would panic).
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;

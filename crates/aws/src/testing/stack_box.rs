@@ -234,19 +234,9 @@ pub struct StackInABox {
     binaries: BTreeMap<String, String>,
     /// Topic logical ID → ARN.
     topics: BTreeMap<String, String>,
-    _env_dir: tempfile_dir::Dir,
+    _env_dir: tempfile::TempDir,
     sfn: aws_sdk_sfn::Client,
     counter: std::sync::atomic::AtomicU64,
-}
-
-mod tempfile_dir {
-    /// A directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Function logical ID → `BuildProperties.Binary`, from the template.
@@ -372,9 +362,8 @@ impl StackInABox {
         .await;
         let tasks =
             Subscriber::create(&sdk, &resources.task_topic, &format!("{stack}-tasks"), None).await;
-        let env_dir = std::env::temp_dir().join(unique("box-env"));
-        std::fs::create_dir_all(&env_dir).expect("env dir");
-        let env_file = env_dir.join("lambda.env");
+        let env_dir = tempfile::TempDir::new().expect("env dir");
+        let env_file = env_dir.path().join("lambda.env");
         // The emulator serves the functions' Lambda API too: inspector and reviewer
         // functions are invoked there, everything else goes to moto.
         let mut env = vec![
@@ -448,7 +437,7 @@ impl StackInABox {
             substitutions,
             binaries,
             topics,
-            _env_dir: tempfile_dir::Dir(env_dir),
+            _env_dir: env_dir,
             sfn,
             counter: std::sync::atomic::AtomicU64::new(0),
         }
