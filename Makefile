@@ -23,7 +23,8 @@ LAMBDA_BINARIES := receptor dispatcher inspector-harness compiler reviewer-invok
 CONFIG ?= config.json
 
 .PHONY: all build build-cli run serve test check fmt fmt-check clippy unit bench clean help \
-	venv lint-template sam-build test-deploy deploy deploy-dry config-present
+	venv lint-template sam-build test-deploy deploy deploy-dry config-present \
+	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present
 
 all: build-cli
 
@@ -35,6 +36,9 @@ help:
 	@echo "make build   - the six Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)"
 	@echo "make deploy  - deploy the stack to AWS with config.json (make deploy-dry prints the commands)"
 	@echo "make aws-cost - AWS cost per million reports, measured on the stack in a box (moto + Lambda emulator)"
+	@echo "make deploy-test-stacks - deploy the stack with short delays and the tester stack (tester/config.json)"
+	@echo "make integration - the tester's scenarios against those deployed stacks"
+	@echo "make destroy-test-stacks - delete both test stacks"
 
 # The command and every crate, debug: what `run` and `serve` use.
 build-cli:
@@ -79,8 +83,10 @@ unit: venv
 check: fmt-check clippy
 
 # Every test: formatting, lints, unit, property and end-to-end tests (run, serve, crash/restart),
-# and the AWS suite: template lint, deploy script, sam build of the six functions.
-test: venv fmt-check clippy lint-template test-deploy unit sam-build
+# and the AWS suite: template lint, deploy script, sam build of the six functions; the
+# tester's scenarios on the stack in a box (and its deployed-stack test, which says it
+# was skipped unless tester/config.json names a stack), sam build of the tester stack.
+test: venv fmt-check clippy lint-template test-deploy unit sam-build sam-build-tester
 
 # ---------------------------------------------------------------- AWS
 
@@ -96,8 +102,9 @@ $(VENV_STAMP):
 	echo "$(PY_TOOLS)" > $@
 
 lint-template: venv
-	$(LINT_ENV) cfn-lint template.yaml
+	$(LINT_ENV) cfn-lint template.yaml tester/template.yaml
 	$(LINT_ENV) sam validate --lint --template-file template.yaml
+	$(LINT_ENV) sam validate --lint --template-file tester/template.yaml
 	$(LINT_ENV) $(PY) scripts/deploy.py lint-state-machine
 
 # Builds each function as `sam deploy` would (cargo lambda, release), offline. `build`
@@ -106,6 +113,14 @@ sam-build: build
 	$(TOOLS_ENV) sam build --template-file template.yaml --build-dir .aws-sam/build \
 		--parameter-overrides Architecture=$(ARCH)
 	$(PY) scripts/deploy.py check-build
+
+# The tester stack's two functions, as `make deploy-test-stacks` builds them (offline).
+sam-build-tester: venv
+	$(TOOLS_ENV) cargo lambda build --release $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) \
+		--bin tester-inspector --bin tester-reviewer
+	$(TOOLS_ENV) sam build --template-file tester/template.yaml --build-dir .aws-sam/tester-build \
+		--parameter-overrides Architecture=$(ARCH) MainStackName=alertresponder
+	$(PY) scripts/deploy.py check-build --build-dir .aws-sam/tester-build --template tester/template.yaml
 
 # The commands `make deploy` runs, checked on a sample config.
 test-deploy: venv
@@ -121,6 +136,25 @@ deploy: config-present venv
 # Prints what `make deploy` would run.
 deploy-dry: config-present venv
 	$(TOOLS_ENV) $(PY) scripts/deploy.py deploy --config "$(CONFIG)" --dry-run
+
+# ---------------------------------------------------------------- tests on your AWS account
+# See README "Testing against your own AWS account". TESTER_CONFIG names the file.
+TESTER_CONFIG ?= tester/config.json
+
+tester-config-present:
+	@test -f "$(TESTER_CONFIG)" || { echo "$(TESTER_CONFIG) not found: copy tester/config.example.json to $(TESTER_CONFIG) and fill it in"; exit 1; }
+
+# The stack under test (short delays, the tester's inspector and reviewer), then the tester stack.
+deploy-test-stacks: tester-config-present venv
+	$(TOOLS_ENV) $(PY) scripts/deploy.py test-stacks --config "$(TESTER_CONFIG)"
+
+# The scenarios against the deployed stacks (minutes: they wait for real reviews).
+integration: tester-config-present
+	TESTER_CONFIG="$(abspath $(TESTER_CONFIG))" $(CARGO) test -p alertresponder-tester --test deployed -- --nocapture
+
+# Deletes the tester stack, then the stack under test; prints how to delete its retained tables.
+destroy-test-stacks: tester-config-present venv
+	$(TOOLS_ENV) $(PY) scripts/deploy.py teardown-test-stacks --config "$(TESTER_CONFIG)"
 
 bench:
 	$(CARGO) build --release -p alertresponder -p alertresponder-bench

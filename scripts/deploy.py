@@ -6,8 +6,18 @@ with the venv's Python (it needs PyYAML, which cfn-lint brings).
         sam build, check the build, aws cloudformation package, aws cloudformation
         deploy, with the parameters of config.json. --dry-run prints the commands
         (one per line, shell-quoted) and runs nothing.
-    deploy.py check-build [--build-dir .aws-sam/build]
-        fail unless `sam build` left a bootstrap for every function of template.yaml.
+    deploy.py check-build [--build-dir .aws-sam/build] [--template template.yaml]
+        fail unless `sam build` left a bootstrap for every function of the template
+        (tester/template.yaml: --build-dir .aws-sam/tester-build).
+    deploy.py test-stacks [--config tester/config.json] [--dry-run] [--account ID]
+        for the integration tests of tester/: deploy the main stack MainStackName
+        with short delays and the tester's functions as its inspector and
+        reviewer, then the tester stack TesterStackName (tester/template.yaml).
+        The account comes from `aws sts get-caller-identity` unless --account is
+        given; a dry run without --account calls nothing and uses 123456789012.
+    deploy.py teardown-test-stacks [--config tester/config.json] [--dry-run]
+        delete the tester stack, then the main stack; print (not run) the
+        commands that delete the main stack's tables, which are retained.
     deploy.py lint-state-machine
         cfn-lint the delay state machine's definition (cfn-lint skips a definition
         inside AWS::Serverless::StateMachine).
@@ -106,95 +116,154 @@ def parameter_value(key, value):
 
 
 def plan(config_path):
-    """The commands `deploy` runs, as argument lists (None: the build check)."""
+    """The commands `deploy` runs, as argument lists (CheckBuild: the build check)."""
     config = load_config(config_path)
+    return main_stack_commands(config, config_path, os.path.dirname(os.path.abspath(config_path)))
+
+
+def main_stack_commands(config, source, base_dir):
+    """Validate a config of the main stack (keys of config.example.json; `source`
+    names it in messages, PolicyFile is relative to base_dir) and return the
+    commands that build, check, package and deploy template.yaml with it."""
     template = load_template()
     parameters = template.get("Parameters", {})
 
     unknown = sorted(set(config) - DEPLOY_KEYS - set(parameters) - {"Policy"})
     if unknown:
         raise Failure(
-            f"{config_path}: unknown key(s) {', '.join(unknown)}; known: "
+            f"{source}: unknown key(s) {', '.join(unknown)}; known: "
             + ", ".join(sorted(DEPLOY_KEYS | set(parameters) - {"Policy"}))
         )
     if "Policy" in config:
-        raise Failure(f"{config_path}: give the policy as PolicyFile (a path to a .rego file)")
+        raise Failure(f"{source}: give the policy as PolicyFile (a path to a .rego file)")
     for key in ("StackName", "Region", "CodeS3Bucket"):
-        if not isinstance(config.get(key), str) or not config[key]:
-            raise Failure(f"{config_path}: {key} is required")
+        require_string(config, key, source)
     stack, region, bucket = config["StackName"], config["Region"], config["CodeS3Bucket"]
-    if not STACK_NAME.match(stack):
-        raise Failure(
-            f"{config_path}: StackName {stack!r}: letters, digits and '-', starting with "
-            "a letter, at most 46 characters (function names are <stack>-<binary>)"
-        )
-    if not REGION.match(region):
-        raise Failure(f"{config_path}: Region {region!r} is not a region name like eu-west-1")
-    prefix = config.get("CodeS3Prefix") or stack
-    if not isinstance(prefix, str):
-        raise Failure(f"{config_path}: CodeS3Prefix must be a string")
+    check_stack_name(stack, "StackName", source)
+    check_region(region, source)
+    prefix = code_prefix(config, stack, source)
 
-    values = {}
-    for name, spec in parameters.items():
-        if name == "Policy":
-            continue
-        if name in config:
-            values[name] = parameter_value(name, config[name])
-        else:
-            # Every parameter is given, so config.json alone decides (deploy would
-            # otherwise keep the previous value of a key removed from it).
-            default = spec.get("Default", "")
-            values[name] = default if isinstance(default, str) else str(default)
+    values = parameter_values(parameters, config, exclude={"Policy"})
     arch = values.get("Architecture", "x86_64")
-    if arch not in parameters["Architecture"]["AllowedValues"]:
-        raise Failure(f"{config_path}: Architecture {arch!r}: x86_64 or arm64")
+    check_architecture(arch, parameters, source)
 
     policy = ""
     policy_file = config.get("PolicyFile") or ""
     if policy_file:
-        base = os.path.dirname(os.path.abspath(config_path))
-        path = os.path.join(base, policy_file)
+        path = os.path.join(base_dir, policy_file)
         try:
             with open(path, encoding="utf-8") as f:
                 policy = f.read()
         except OSError as e:
-            raise Failure(f"{config_path}: PolicyFile {policy_file!r}: {e.strerror}") from e
+            raise Failure(f"{source}: PolicyFile {policy_file!r}: {e.strerror}") from e
     env_bytes = len(policy.encode()) + len(values.get("ReviewerFunctions", "").encode())
     if env_bytes > ENV_LIMIT_BYTES:
         raise Failure(
-            f"{config_path}: the policy ({len(policy.encode())} bytes) and ReviewerFunctions "
+            f"{source}: the policy ({len(policy.encode())} bytes) and ReviewerFunctions "
             f"together exceed {ENV_LIMIT_BYTES} bytes; Lambda keeps a function's whole "
             "environment in 4 KB: shorten the policy"
         )
     max_policy = int(parameters["Policy"].get("MaxLength", 4096))
     if len(policy) > max_policy:
         raise Failure(
-            f"{config_path}: the policy is {len(policy)} characters; the Policy parameter "
+            f"{source}: the policy is {len(policy)} characters; the Policy parameter "
             f"allows {max_policy}"
         )
     values["Policy"] = policy
 
-    built = os.path.join(BUILD_DIR, "template.yaml")
+    return stack_commands(
+        template=TEMPLATE, build_dir=BUILD_DIR, packaged=PACKAGED, region=region,
+        bucket=bucket, prefix=prefix, stack=stack, arch=arch, values=values,
+    )
+
+
+def require_string(config, key, source):
+    if not isinstance(config.get(key), str) or not config[key]:
+        raise Failure(f"{source}: {key} is required")
+
+
+def check_stack_name(stack, key, source):
+    if not STACK_NAME.match(stack):
+        raise Failure(
+            f"{source}: {key} {stack!r}: letters, digits and '-', starting with "
+            "a letter, at most 46 characters (function names are <stack>-<binary>)"
+        )
+
+
+def check_region(region, source):
+    if not REGION.match(region):
+        raise Failure(f"{source}: Region {region!r} is not a region name like eu-west-1")
+
+
+def check_architecture(arch, parameters, source):
+    if arch not in parameters["Architecture"]["AllowedValues"]:
+        raise Failure(f"{source}: Architecture {arch!r}: x86_64 or arm64")
+
+
+def code_prefix(config, stack, source):
+    prefix = config.get("CodeS3Prefix") or stack
+    if not isinstance(prefix, str):
+        raise Failure(f"{source}: CodeS3Prefix must be a string")
+    return prefix
+
+
+def parameter_values(parameters, config, exclude=()):
+    """A value for every template parameter: from config, else the template default.
+    Every parameter is given, so the config alone decides (deploy would otherwise
+    keep the previous value of a key removed from it)."""
+    values = {}
+    for name, spec in parameters.items():
+        if name in exclude:
+            continue
+        if name in config:
+            values[name] = parameter_value(name, config[name])
+        else:
+            default = spec.get("Default", "")
+            values[name] = default if isinstance(default, str) else str(default)
+    return values
+
+
+class CheckBuild:
+    """The step `check-build` of a command list: run in-process, printed in a dry run."""
+
+    def __init__(self, build_dir=BUILD_DIR, template=TEMPLATE):
+        self.build_dir, self.template = build_dir, template
+
+    def argv(self):
+        argv = [sys.executable, "scripts/deploy.py", "check-build"]
+        if self.build_dir != BUILD_DIR:
+            argv += ["--build-dir", self.build_dir]
+        if self.template != TEMPLATE:
+            argv += ["--template", self.template]
+        return argv
+
+    def run(self):
+        check_build(argparse.Namespace(build_dir=self.build_dir, template=self.template))
+
+
+def stack_commands(*, template, build_dir, packaged, region, bucket, prefix, stack, arch, values):
+    """sam build, the build check, aws cloudformation package and deploy of one stack."""
+    built = os.path.join(build_dir, "template.yaml")
     return [
         [
             "sam", "build",
-            "--template-file", TEMPLATE,
-            "--build-dir", BUILD_DIR,
+            "--template-file", template,
+            "--build-dir", build_dir,
             "--parameter-overrides", f"Architecture={arch}",
         ],
-        None,
+        CheckBuild(build_dir, template),
         [
             "aws", "cloudformation", "package",
             "--region", region,
             "--template-file", built,
             "--s3-bucket", bucket,
             "--s3-prefix", prefix,
-            "--output-template-file", PACKAGED,
+            "--output-template-file", packaged,
         ],
         [
             "aws", "cloudformation", "deploy",
             "--region", region,
-            "--template-file", PACKAGED,
+            "--template-file", packaged,
             "--stack-name", stack,
             "--capabilities", "CAPABILITY_IAM",
             "--no-fail-on-empty-changeset",
@@ -204,18 +273,221 @@ def plan(config_path):
     ]
 
 
-def deploy(args):
-    commands = plan(args.config)
+def run_commands(commands, dry_run):
     for command in commands:
-        if command is None:
-            if args.dry_run:
-                print(shlex.join([sys.executable, "scripts/deploy.py", "check-build"]))
+        if isinstance(command, CheckBuild):
+            if dry_run:
+                print(shlex.join(command.argv()), flush=True)
             else:
-                check_build(argparse.Namespace(build_dir=BUILD_DIR))
+                command.run()
             continue
         print(shlex.join(command), flush=True)
-        if not args.dry_run:
+        if not dry_run:
             subprocess.run(command, cwd=ROOT, check=True)
+
+
+def deploy(args):
+    run_commands(plan(args.config), args.dry_run)
+
+
+# ---------------------------------------------------------------- test stacks
+# The main stack with short delays and the tester stack (tester/template.yaml),
+# whose inspector and reviewer it calls, for the integration tests of tester/.
+
+TESTER_TEMPLATE = os.path.join("tester", "template.yaml")
+TESTER_BUILD_DIR = os.path.join(".aws-sam", "tester-build")
+TESTER_PACKAGED = os.path.join(".aws-sam", "tester-packaged.yaml")
+TEST_KEYS = {"Region", "MainStackName", "TesterStackName", "CodeS3Bucket", "CodeS3Prefix", "Architecture"}
+# The main stack's parameters for the tests (the others keep their defaults).
+TEST_MAIN_PARAMETERS = {
+    "InspectionDelay": 5,
+    "ReviewDelay": 30,
+    "AggregationWindow": 3600,
+    "RecordTtlDays": 1,
+    "GuardDutyFindings": "disabled",
+}
+DRY_RUN_ACCOUNT = "123456789012"
+ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def load_test_config(path):
+    """tester/config.json, validated: every key of tester/config.example.json."""
+    if not os.path.isfile(path):
+        raise Failure(
+            f"{path} not found: copy tester/config.example.json to {path} and fill it in"
+        )
+    config = load_config(path)
+    unknown = sorted(set(config) - TEST_KEYS)
+    if unknown:
+        raise Failure(
+            f"{path}: unknown key(s) {', '.join(unknown)}; known: " + ", ".join(sorted(TEST_KEYS))
+        )
+    for key in ("Region", "MainStackName", "TesterStackName", "CodeS3Bucket"):
+        require_string(config, key, path)
+    check_region(config["Region"], path)
+    check_stack_name(config["MainStackName"], "MainStackName", path)
+    check_stack_name(config["TesterStackName"], "TesterStackName", path)
+    if config["MainStackName"] == config["TesterStackName"]:
+        raise Failure(f"{path}: MainStackName and TesterStackName must differ")
+    arch = config.get("Architecture", "x86_64")
+    if arch not in ("x86_64", "arm64"):
+        raise Failure(f"{path}: Architecture {arch!r}: x86_64 or arm64")
+    code_prefix(config, config["MainStackName"], path)
+    return config
+
+
+def partition_of_region(region):
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def caller_account(region):
+    """(partition, account) of the caller's credentials, from aws sts."""
+    command = ["aws", "sts", "get-caller-identity", "--region", region, "--output", "json"]
+    print(shlex.join(command), file=sys.stderr, flush=True)
+    result = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    try:
+        identity = json.loads(result.stdout)
+        arn, account = identity["Arn"], identity["Account"]
+        partition = arn.split(":")[1]
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise Failure(f"unexpected output of {shlex.join(command)}: {result.stdout!r}") from e
+    if not ACCOUNT.match(account) or not partition.startswith("aws"):
+        raise Failure(f"unexpected output of {shlex.join(command)}: {result.stdout!r}")
+    return partition, account
+
+
+def plan_test_stacks(config_path, account=None, dry_run=False):
+    """The commands `test-stacks` runs: the main stack, then the tester stack."""
+    config = load_test_config(config_path)
+    region = config["Region"]
+    main_stack, tester_stack = config["MainStackName"], config["TesterStackName"]
+    arch = config.get("Architecture", "x86_64")
+    if account is not None:
+        if not ACCOUNT.match(account):
+            raise Failure(f"--account {account!r}: expected 12 digits")
+        partition = partition_of_region(region)
+    elif dry_run:
+        partition, account = "aws", DRY_RUN_ACCOUNT
+        print(
+            f"dry run: account {account} and partition {partition} stand in for the caller's "
+            "(aws sts get-caller-identity is not run; give --account to set it)",
+            file=sys.stderr,
+        )
+    else:
+        partition, account = caller_account(region)
+
+    def function_arn(name):
+        return f"arn:{partition}:lambda:{region}:{account}:function:{tester_stack}-{name}"
+
+    main_config = {
+        "StackName": main_stack,
+        "Region": region,
+        "CodeS3Bucket": config["CodeS3Bucket"],
+        "CodeS3Prefix": config.get("CodeS3Prefix") or main_stack,
+        "Architecture": arch,
+        **TEST_MAIN_PARAMETERS,
+        "InspectorFunctions": [function_arn("inspector")],
+        "ReviewerFunctions": [function_arn("reviewer")],
+        # No PolicyFile: the Policy parameter is empty.
+    }
+    commands = main_stack_commands(main_config, config_path, os.path.dirname(os.path.abspath(config_path)))
+
+    tester_parameters = load_template(os.path.join(ROOT, TESTER_TEMPLATE)).get("Parameters", {})
+    values = parameter_values(
+        tester_parameters, {"MainStackName": main_stack, "Architecture": arch}
+    )
+    commands += stack_commands(
+        template=TESTER_TEMPLATE, build_dir=TESTER_BUILD_DIR, packaged=TESTER_PACKAGED,
+        region=region, bucket=config["CodeS3Bucket"],
+        prefix=config.get("CodeS3Prefix") or tester_stack, stack=tester_stack, arch=arch,
+        values=values,
+    )
+    return commands
+
+
+def deploy_test_stacks(args):
+    run_commands(plan_test_stacks(args.config, args.account, args.dry_run), args.dry_run)
+
+
+def retained_table_outputs():
+    """Names of template.yaml's outputs that are a Ref to a DynamoDB table with
+    DeletionPolicy Retain: the tables deleting the stack leaves behind."""
+    template = load_template()
+    resources = template.get("Resources", {})
+    names = []
+    for name, output in template.get("Outputs", {}).items():
+        value = output.get("Value")
+        ref = value.get("Ref") if isinstance(value, dict) else None
+        resource = resources.get(ref) if isinstance(ref, str) else None
+        if (
+            resource
+            and resource.get("Type") == "AWS::DynamoDB::Table"
+            and resource.get("DeletionPolicy") == "Retain"
+        ):
+            names.append(name)
+    return names
+
+
+def teardown_test_stacks(args):
+    config = load_test_config(args.config)
+    region = config["Region"]
+    main_stack, tester_stack = config["MainStackName"], config["TesterStackName"]
+    retained = retained_table_outputs()
+
+    # The table names are outputs of the main stack: read them before deleting it.
+    describe = [
+        "aws", "cloudformation", "describe-stacks",
+        "--region", region,
+        "--stack-name", main_stack,
+        "--output", "json",
+    ]
+    print(shlex.join(describe), flush=True)
+    tables = {}
+    main_exists = True
+    if args.dry_run:
+        tables = {name: f"<{name} output of {main_stack}>" for name in retained}
+    else:
+        result = subprocess.run(describe, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            if "does not exist" not in result.stderr:
+                raise Failure(f"{shlex.join(describe)} failed:\n{result.stderr}")
+            main_exists = False
+            print(f"stack {main_stack} does not exist", file=sys.stderr)
+        else:
+            try:
+                outputs = json.loads(result.stdout)["Stacks"][0].get("Outputs", [])
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                raise Failure(f"unexpected output of {shlex.join(describe)}") from e
+            found = {o.get("OutputKey"): o.get("OutputValue") for o in outputs}
+            tables = {name: found[name] for name in retained if found.get(name)}
+
+    # The tester stack first: it imports the main stack's exports.
+    for stack in (tester_stack, main_stack):
+        if stack == main_stack and not main_exists:
+            continue
+        run_commands(
+            [
+                ["aws", "cloudformation", "delete-stack", "--region", region, "--stack-name", stack],
+                ["aws", "cloudformation", "wait", "stack-delete-complete",
+                 "--region", region, "--stack-name", stack],
+            ],
+            args.dry_run,
+        )
+
+    if tables:
+        print(
+            f"\n# Not run: the tables of {main_stack} are kept (DeletionPolicy: Retain in "
+            f"{TEMPLATE}). To delete them:"
+        )
+        for name in retained:
+            if name in tables:
+                print(shlex.join(
+                    ["aws", "dynamodb", "delete-table", "--region", region, "--table-name", tables[name]]
+                ))
 
 
 # ---------------------------------------------------------------- checks
@@ -225,9 +497,11 @@ def check_build(args):
     build_dir = os.path.join(ROOT, args.build_dir)
     if not os.path.isfile(os.path.join(build_dir, "template.yaml")):
         raise Failure(f"{args.build_dir}/template.yaml is missing: did `sam build` run?")
+    template = getattr(args, "template", None) or TEMPLATE
+    names = functions(load_template(os.path.join(ROOT, template)))
     missing = [
         name
-        for name in functions(load_template())
+        for name in names
         if not os.access(os.path.join(build_dir, name, "bootstrap"), os.X_OK)
     ]
     if missing:
@@ -235,7 +509,7 @@ def check_build(args):
             "sam build left no executable bootstrap for: "
             + ", ".join(f"{args.build_dir}/{name}/bootstrap" for name in missing)
         )
-    print(f"sam build: a bootstrap for each of the {len(functions(load_template()))} functions")
+    print(f"sam build: a bootstrap for each of the {len(names)} functions of {template}")
 
 
 def lint_state_machine(_args):
@@ -300,7 +574,21 @@ def main(argv=None):
     p.set_defaults(run=deploy)
     p = sub.add_parser("check-build", help="a bootstrap for every function after sam build")
     p.add_argument("--build-dir", default=BUILD_DIR)
+    p.add_argument("--template", default=TEMPLATE, help="the template sam build built")
     p.set_defaults(run=check_build)
+    p = sub.add_parser(
+        "test-stacks", help="deploy the main stack for tests, then the tester stack"
+    )
+    p.add_argument("--config", default=os.path.join("tester", "config.json"))
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--account", help="the AWS account ID (default: aws sts get-caller-identity)")
+    p.set_defaults(run=deploy_test_stacks)
+    p = sub.add_parser(
+        "teardown-test-stacks", help="delete the tester stack, then the main stack for tests"
+    )
+    p.add_argument("--config", default=os.path.join("tester", "config.json"))
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.set_defaults(run=teardown_test_stacks)
     p = sub.add_parser("lint-state-machine", help="cfn-lint the state machine definition")
     p.set_defaults(run=lint_state_machine)
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tests of scripts/deploy.py: the commands `make deploy-dry` prints for a
-sample config, and the config mistakes it refuses. Run: .venv/bin/python scripts/deploy_test.py"""
+sample config, and the config mistakes it refuses; the same for the test stacks
+(test-stacks, teardown-test-stacks). Run: .venv/bin/python scripts/deploy_test.py"""
 
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -131,6 +133,320 @@ class DryRun(unittest.TestCase):
             f.write("# padding\n" * 400)
         result = self.run_script(self.config(PolicyFile="big.rego"))
         self.assertIn("4 KB", result.stderr)
+
+
+ACCOUNT = "111122223333"
+
+# Stands in for `aws` and `sam` on PATH: appends its argv (one JSON list a line)
+# to $FAKE_LOG; `aws cloudformation describe-stacks` answers $FAKE_DESCRIBE.
+FAKE_TOOL = """#!{python}
+import json, os, sys
+argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(json.dumps(argv) + "\\n")
+if argv[:3] == ["aws", "cloudformation", "describe-stacks"]:
+    sys.stdout.write(os.environ.get("FAKE_DESCRIBE", "{{}}"))
+"""
+
+
+class TestStacks(unittest.TestCase):
+    """test-stacks and teardown-test-stacks with tester/config.json."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.log = os.path.join(self.dir.name, "calls.log")
+        bin_dir = os.path.join(self.dir.name, "bin")
+        os.mkdir(bin_dir)
+        for tool in ("aws", "sam"):
+            path = os.path.join(bin_dir, tool)
+            with open(path, "w") as f:
+                f.write(FAKE_TOOL.format(python=sys.executable))
+            os.chmod(path, 0o755)
+        self.env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], FAKE_LOG=self.log)
+
+    def config(self, drop=(), **overrides):
+        with open(os.path.join(ROOT, "tester", "config.example.json")) as f:
+            config = json.load(f)
+        config.update(
+            Region="eu-west-1",
+            MainStackName="ar-main",
+            TesterStackName="ar-tester",
+            CodeS3Bucket="my-bucket",
+            CodeS3Prefix="builds/ar",
+            Architecture="arm64",
+        )
+        config.update(overrides)
+        for key in drop:
+            del config[key]
+        path = os.path.join(self.dir.name, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return path
+
+    def run_script(self, *args, env=None):
+        return subprocess.run(
+            [sys.executable, SCRIPT, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env or self.env,
+        )
+
+    def calls(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return [json.loads(line) for line in f]
+
+    def deploy_commands(self, *extra, **overrides):
+        result = self.run_script("test-stacks", "--config", self.config(**overrides), "--dry-run", *extra)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return [shlex.split(line) for line in split_commands(result.stdout)]
+
+    def test_deploys_the_main_stack_with_short_delays_then_the_tester_stack(self):
+        commands = self.deploy_commands("--account", ACCOUNT)
+        self.assertEqual(len(commands), 8)
+        main, tester = commands[:4], commands[4:]
+
+        self.assertEqual(
+            main[0],
+            ["sam", "build", "--template-file", "template.yaml", "--build-dir", ".aws-sam/build",
+             "--parameter-overrides", "Architecture=arm64"],
+        )
+        self.assertEqual(main[1][1:], ["scripts/deploy.py", "check-build"])
+        self.assertEqual(main[2][:3], ["aws", "cloudformation", "package"])
+        self.assertIn(".aws-sam/build/template.yaml", main[2])
+        deploy = main[3]
+        overrides = deploy.index("--parameter-overrides")
+        self.assertEqual(
+            deploy[:overrides],
+            ["aws", "cloudformation", "deploy", "--region", "eu-west-1",
+             "--template-file", ".aws-sam/packaged.yaml", "--stack-name", "ar-main",
+             "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset"],
+        )
+        params = dict(p.split("=", 1) for p in deploy[overrides + 1:])
+        self.assertEqual(
+            {k: params[k] for k in (
+                "InspectionDelay", "ReviewDelay", "AggregationWindow", "RecordTtlDays",
+                "InspectorFunctions", "ReviewerFunctions", "Policy", "GuardDutyFindings",
+                "Architecture", "WebhookUrl")},
+            {
+                "InspectionDelay": "5",
+                "ReviewDelay": "30",
+                "AggregationWindow": "3600",
+                "RecordTtlDays": "1",
+                "InspectorFunctions": "arn:aws:lambda:eu-west-1:111122223333:function:ar-tester-inspector",
+                "ReviewerFunctions": "arn:aws:lambda:eu-west-1:111122223333:function:ar-tester-reviewer",
+                "Policy": "",
+                "GuardDutyFindings": "disabled",
+                "Architecture": "arm64",
+                "WebhookUrl": "",
+            },
+        )
+        self.assertEqual(params["MaxDepth"], "3")  # the template default
+        self.assertEqual(set(params), set(template_parameters("template.yaml")))
+
+        self.assertEqual(
+            tester[0],
+            ["sam", "build", "--template-file", "tester/template.yaml",
+             "--build-dir", ".aws-sam/tester-build", "--parameter-overrides", "Architecture=arm64"],
+        )
+        self.assertEqual(
+            tester[1][1:],
+            ["scripts/deploy.py", "check-build", "--build-dir", ".aws-sam/tester-build",
+             "--template", "tester/template.yaml"],
+        )
+        self.assertEqual(
+            tester[2],
+            ["aws", "cloudformation", "package", "--region", "eu-west-1",
+             "--template-file", ".aws-sam/tester-build/template.yaml", "--s3-bucket", "my-bucket",
+             "--s3-prefix", "builds/ar", "--output-template-file", ".aws-sam/tester-packaged.yaml"],
+        )
+        self.assertEqual(
+            tester[3],
+            ["aws", "cloudformation", "deploy", "--region", "eu-west-1",
+             "--template-file", ".aws-sam/tester-packaged.yaml", "--stack-name", "ar-tester",
+             "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset",
+             "--parameter-overrides", "MainStackName=ar-main", "Architecture=arm64",
+             "LogRetentionDays=7"],
+        )
+        self.assertEqual(
+            {"MainStackName", "Architecture", "LogRetentionDays"},
+            set(template_parameters("tester/template.yaml")),
+        )
+        self.assertEqual(self.calls(), [])
+
+    def test_function_arns_take_the_partition_of_the_region_with_account(self):
+        deploy = self.deploy_commands("--account", ACCOUNT, Region="cn-north-1")[3]
+        self.assertIn(
+            "InspectorFunctions=arn:aws-cn:lambda:cn-north-1:111122223333:function:ar-tester-inspector",
+            deploy,
+        )
+
+    def test_dry_run_without_account_calls_nothing(self):
+        result = self.run_script("test-stacks", "--config", self.config(), "--dry-run")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.calls(), [])  # no aws sts, no sam
+        self.assertIn("123456789012", result.stderr)
+        self.assertIn("dry run", result.stderr)
+        self.assertIn(
+            "InspectorFunctions=arn:aws:lambda:eu-west-1:123456789012:function:ar-tester-inspector",
+            result.stdout,
+        )
+        deploy = deploy_module()
+        with mock.patch.object(deploy.subprocess, "run") as run, mock.patch("sys.stderr"):
+            deploy.plan_test_stacks(self.config(), account=None, dry_run=True)
+        run.assert_not_called()
+
+    def test_account_and_partition_come_from_sts_when_not_a_dry_run(self):
+        identity = json.dumps({
+            "UserId": "AIDA", "Account": "444455556666",
+            "Arn": "arn:aws-us-gov:iam::444455556666:user/ci",
+        })
+        deploy = deploy_module()
+        with mock.patch.object(
+            deploy.subprocess, "run",
+            return_value=subprocess.CompletedProcess([], 0, stdout=identity, stderr=""),
+        ) as run, mock.patch("sys.stderr"):
+            commands = deploy.plan_test_stacks(self.config(Region="us-gov-west-1"))
+        self.assertEqual(
+            run.call_args.args[0],
+            ["aws", "sts", "get-caller-identity", "--region", "us-gov-west-1", "--output", "json"],
+        )
+        self.assertIn(
+            "ReviewerFunctions=arn:aws-us-gov:lambda:us-gov-west-1:444455556666:function:ar-tester-reviewer",
+            commands[3],
+        )
+
+    def test_teardown_deletes_the_tester_stack_then_the_main_stack(self):
+        result = self.run_script("teardown-test-stacks", "--config", self.config(), "--dry-run")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.calls(), [])
+        commands_part, note = result.stdout.split("\n#", 1)
+        self.assertEqual(
+            [shlex.split(line) for line in split_commands(commands_part)],
+            [
+                ["aws", "cloudformation", "describe-stacks", "--region", "eu-west-1",
+                 "--stack-name", "ar-main", "--output", "json"],
+                ["aws", "cloudformation", "delete-stack", "--region", "eu-west-1", "--stack-name", "ar-tester"],
+                ["aws", "cloudformation", "wait", "stack-delete-complete", "--region", "eu-west-1",
+                 "--stack-name", "ar-tester"],
+                ["aws", "cloudformation", "delete-stack", "--region", "eu-west-1", "--stack-name", "ar-main"],
+                ["aws", "cloudformation", "wait", "stack-delete-complete", "--region", "eu-west-1",
+                 "--stack-name", "ar-main"],
+            ],
+        )
+        self.assertIn("Retain", note)
+        self.assertIn("aws dynamodb delete-table --region eu-west-1 --table-name '<ReportTableName", note)
+        self.assertIn("aws dynamodb delete-table --region eu-west-1 --table-name '<ErrorTableName", note)
+
+    def test_teardown_reads_the_table_names_first_and_only_prints_their_deletion(self):
+        # Against the fake aws: the commands run in order, delete-table never runs.
+        describe = json.dumps({"Stacks": [{"Outputs": [
+            {"OutputKey": "ReportTableName", "OutputValue": "ar-main-ReportTable-ABC"},
+            {"OutputKey": "ErrorTableName", "OutputValue": "ar-main-ErrorTable-DEF"},
+            {"OutputKey": "IngestTopicArn", "OutputValue": "arn:aws:sns:eu-west-1:111122223333:x"},
+        ]}]})
+        result = self.run_script(
+            "teardown-test-stacks", "--config", self.config(),
+            env=dict(self.env, FAKE_DESCRIBE=describe),
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(
+            [call[1:3] + call[-1:] for call in self.calls()],
+            [
+                ["cloudformation", "describe-stacks", "json"],
+                ["cloudformation", "delete-stack", "ar-tester"],
+                ["cloudformation", "wait", "ar-tester"],
+                ["cloudformation", "delete-stack", "ar-main"],
+                ["cloudformation", "wait", "ar-main"],
+            ],
+        )
+        self.assertIn(
+            "aws dynamodb delete-table --region eu-west-1 --table-name ar-main-ReportTable-ABC",
+            result.stdout,
+        )
+        self.assertIn(
+            "aws dynamodb delete-table --region eu-west-1 --table-name ar-main-ErrorTable-DEF",
+            result.stdout,
+        )
+
+    def test_the_main_stacks_tables_are_retained(self):
+        # What teardown's note says; it lists exactly these outputs.
+        self.assertEqual(deploy_module().retained_table_outputs(), ["ReportTableName", "ErrorTableName"])
+
+    def test_refuses_unknown_keys_and_missing_names(self):
+        cases = [
+            (dict(config=dict(StackName="ar")), "unknown key(s) StackName"),
+            (dict(config=dict(InspectionDelay=5)), "unknown key(s) InspectionDelay"),
+            (dict(drop=("TesterStackName",)), "TesterStackName is required"),
+            (dict(drop=("MainStackName",)), "MainStackName is required"),
+            (dict(drop=("CodeS3Bucket",)), "CodeS3Bucket is required"),
+            (dict(config=dict(TesterStackName="t" * 47)), "TesterStackName 'ttt"),
+            (dict(config=dict(Region="Ireland")), "not a region name"),
+            (dict(config=dict(Architecture="sparc")), "x86_64 or arm64"),
+        ]
+        for case, message in cases:
+            path = self.config(drop=case.get("drop", ()), **case.get("config", {}))
+            for args in (
+                ["test-stacks", "--config", path, "--dry-run", "--account", ACCOUNT],
+                ["teardown-test-stacks", "--config", path, "--dry-run"],
+            ):
+                result = self.run_script(*args)
+                self.assertNotEqual(result.returncode, 0, (case, args))
+                self.assertIn(message, result.stderr, (case, args))
+                self.assertEqual(result.stdout, "", (case, args))
+        self.assertEqual(self.calls(), [])
+
+    def test_missing_config_says_to_copy_the_example(self):
+        result = self.run_script("test-stacks", "--config", os.path.join(self.dir.name, "absent.json"), "--dry-run")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("copy tester/config.example.json", result.stderr)
+
+    def test_refuses_a_malformed_account(self):
+        result = self.run_script("test-stacks", "--config", self.config(), "--dry-run", "--account", "1234")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--account '1234'", result.stderr)
+
+    def test_check_build_takes_the_template(self):
+        build = os.path.join(self.dir.name, "tester-build")
+        os.makedirs(os.path.join(build, "InspectorFunction"))
+        open(os.path.join(build, "template.yaml"), "w").close()
+        bootstrap = os.path.join(build, "InspectorFunction", "bootstrap")
+        open(bootstrap, "w").close()
+        os.chmod(bootstrap, 0o755)
+        args = ["check-build", "--build-dir", build, "--template", "tester/template.yaml"]
+        result = self.run_script(*args)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("ReviewerFunction/bootstrap", result.stderr)
+        self.assertNotIn("InspectorFunction", result.stderr)
+        os.makedirs(os.path.join(build, "ReviewerFunction"))
+        os.link(bootstrap, os.path.join(build, "ReviewerFunction", "bootstrap"))
+        result = self.run_script(*args)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("2 functions of tester/template.yaml", result.stdout)
+
+
+def deploy_module():
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import deploy
+
+    return deploy
+
+
+def template_parameters(path):
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    section = text.split("\nParameters:\n", 1)[1]
+    names = []
+    for line in section.splitlines():
+        if line and not line.startswith(" ") and not line.startswith("#"):
+            break  # the next section
+        if line.startswith("  ") and not line.startswith("    ") and line.strip().endswith(":"):
+            names.append(line.strip().rstrip(":"))
+    return names
 
 
 def split_commands(stdout):

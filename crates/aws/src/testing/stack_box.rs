@@ -4,6 +4,12 @@
 //! deploys, walked state by state ([`super::walker`]). What AWS would do between
 //! them, the box does the same way: an SNS event to the receptor for each published
 //! alert, an SNS event to the inspector harness for each task on the task topic.
+//!
+//! A test drives it by hand (`publish_alert`, `executions`, `walk`) to look at each
+//! state, or lets [`StackInABox::drive`] do what AWS does on its own: every message
+//! published to the ingest topic goes to the receptor, every execution started is
+//! walked when its Waits are due, every task goes to the harness. Then the box can be
+//! tested from outside, as a deployed stack is (the tester's scenarios do).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +49,8 @@ pub struct BoxOptions {
     pub policy: Option<String>,
     /// INSPECTOR_FUNCTIONS: functions the harness invokes (served by the emulator).
     pub inspector_functions: Vec<String>,
+    /// REVIEWER_FUNCTIONS: functions the reviewer invoker invokes (served by the emulator).
+    pub reviewer_functions: Vec<String>,
     /// WEBHOOK_URL.
     pub webhook_url: Option<String>,
 }
@@ -54,6 +62,7 @@ impl Default for BoxOptions {
             review_delay_secs: 2,
             policy: None,
             inspector_functions: vec![],
+            reviewer_functions: vec![],
             webhook_url: None,
         }
     }
@@ -227,6 +236,8 @@ pub struct StackInABox {
     /// Every error message.
     pub errors: Subscriber,
     tasks: Subscriber,
+    /// What is published to the ingest topic, for [`StackInABox::drive`].
+    ingest: Subscriber,
     definition: Definition,
     /// DefinitionSubstitutions: name → logical ID.
     substitutions: BTreeMap<String, String>,
@@ -237,6 +248,25 @@ pub struct StackInABox {
     _env_dir: tempfile::TempDir,
     sfn: aws_sdk_sfn::Client,
     counter: std::sync::atomic::AtomicU64,
+}
+
+/// The background work of [`StackInABox::drive`]; stops when dropped.
+pub struct Driver {
+    handle: tokio::task::JoinHandle<()>,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Driver {
+    /// What failed so far: a function's error, a walk that failed or ended in `Fail`.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
 
 /// Function logical ID → `BuildProperties.Binary`, from the template.
@@ -362,6 +392,13 @@ impl StackInABox {
         .await;
         let tasks =
             Subscriber::create(&sdk, &resources.task_topic, &format!("{stack}-tasks"), None).await;
+        let ingest = Subscriber::create(
+            &sdk,
+            &resources.ingest_topic,
+            &format!("{stack}-ingest"),
+            None,
+        )
+        .await;
         let env_dir = tempfile::TempDir::new().expect("env dir");
         let env_file = env_dir.path().join("lambda.env");
         // The emulator serves the functions' Lambda API too: inspector and reviewer
@@ -391,6 +428,10 @@ impl StackInABox {
                 options.inspector_functions.join(","),
             ),
             ("INSPECTOR_TIMEOUT_SECONDS".into(), "120".into()),
+            (
+                "REVIEWER_FUNCTIONS".into(),
+                options.reviewer_functions.join(","),
+            ),
         ];
         if let Some(p) = &options.policy {
             env.push(("POLICY".into(), p.clone()));
@@ -433,6 +474,7 @@ impl StackInABox {
             urgent_reports,
             errors,
             tasks,
+            ingest,
             definition,
             substitutions,
             binaries,
@@ -474,33 +516,141 @@ impl StackInABox {
     }
 
     /// Hands every task on the task topic to the inspector harness, as SNS would, until
-    /// no new task appears; returns how many were handed over.
+    /// no new task appears; returns how many were handed over. Panics if the harness fails.
     pub async fn deliver_tasks(&self) -> usize {
+        self.try_deliver_tasks()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.emulator.log_text()))
+    }
+
+    /// [`StackInABox::deliver_tasks`], with the harness's failure as an error.
+    pub async fn try_deliver_tasks(&self) -> Result<usize, String> {
         let mut n = 0;
         loop {
             let got: Vec<Delivered> = self.tasks.drain(Duration::from_millis(300)).await;
             if got.is_empty() {
-                return n;
+                return Ok(n);
             }
             for d in got {
-                let event = sns_event(
-                    &self.resources.task_topic,
-                    &self.message_id(),
-                    &d.body,
-                    &d.attributes,
-                );
-                self.emulator
-                    .invoke("inspector-harness", &event)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!(
-                            "inspector-harness failed: {e:?}\n{}",
-                            self.emulator.log_text()
-                        )
-                    });
+                self.deliver(&self.resources.task_topic, "inspector-harness", &d)
+                    .await?;
                 n += 1;
             }
         }
+    }
+
+    /// Invokes `function` with `message` as SNS delivers it from `topic`.
+    async fn deliver(
+        &self,
+        topic: &str,
+        function: &str,
+        message: &Delivered,
+    ) -> Result<(), String> {
+        let event = sns_event(
+            topic,
+            &self.message_id(),
+            &message.body,
+            &message.attributes,
+        );
+        self.emulator
+            .invoke(function, &event)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{function} failed: {e:?}"))
+    }
+
+    /// Does what AWS does between the functions, in the background, until the returned
+    /// [`Driver`] is dropped: messages published to the ingest topic go to the receptor,
+    /// tasks to the harness, and each execution started is walked (concurrently, each
+    /// sleeping through its Waits). What fails is kept in [`Driver::failures`].
+    pub fn drive(self: &std::sync::Arc<Self>) -> Driver {
+        let failures: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let sib = self.clone();
+        let failed = failures.clone();
+        let fail = move |e: String| {
+            tracing::error!(error = %e, "stack in a box");
+            failed.lock().map(|mut f| f.push(e)).ok();
+        };
+        let handle = tokio::spawn(async move {
+            let mut walked = std::collections::HashSet::new();
+            loop {
+                for alert in sib.ingest.drain(Duration::from_millis(100)).await {
+                    if let Err(e) = sib
+                        .deliver(&sib.resources.ingest_topic, "receptor", &alert)
+                        .await
+                    {
+                        fail(e);
+                    }
+                }
+                if let Err(e) = sib.try_deliver_tasks().await {
+                    fail(e);
+                }
+                for (name, input) in sib.new_executions(&mut walked).await {
+                    let (sib, fail) = (sib.clone(), fail.clone());
+                    tokio::spawn(async move {
+                        let walk = walker::walk(
+                            &sib.definition,
+                            &*sib,
+                            &name,
+                            input,
+                            Duration::from_secs(120),
+                        );
+                        match walk.await {
+                            Ok(w) if w.end == "Fail" => {
+                                fail(format!("execution {name} failed: {}", w.output))
+                            }
+                            Ok(_) => {}
+                            Err(e) => fail(format!("walk of {name} failed: {e}")),
+                        }
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Driver { handle, failures }
+    }
+
+    /// Executions started that are not in `known` yet (added to it): (name, input).
+    async fn new_executions(
+        &self,
+        known: &mut std::collections::HashSet<String>,
+    ) -> Vec<(String, Value)> {
+        let list = match self
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.resources.state_machine)
+            .send()
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "list executions");
+                return vec![];
+            }
+        };
+        let mut out = Vec::new();
+        for e in list.executions {
+            if known.contains(&e.name) {
+                continue;
+            }
+            let Ok(d) = self
+                .sfn
+                .describe_execution()
+                .execution_arn(&e.execution_arn)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let input = d
+                .input
+                .as_deref()
+                .and_then(|i| serde_json::from_str(i).ok())
+                .unwrap_or(Value::Null);
+            known.insert(e.name.clone());
+            out.push((e.name, input));
+        }
+        out
     }
 
     /// Executions started so far: (name, input), oldest first.
@@ -566,7 +716,9 @@ impl TaskRunner for StackInABox {
         let out = self.emulator.invoke(&binary, &payload).await;
         if binary == "dispatcher" && out.is_ok() {
             // SNS delivers the dispatched tasks to the harness at once.
-            self.deliver_tasks().await;
+            self.try_deliver_tasks()
+                .await
+                .map_err(|e| ("Box".to_string(), e))?;
         }
         out
     }

@@ -1,0 +1,11 @@
+//! The tester stack's inspector function (see `alertresponder_tester::plugins`),
+//! written with the inspector-harness library. The main stack under test names it in
+//! `InspectorFunctions`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    inspector_harness::serve(
+        |task| async move { Ok(alertresponder_tester::plugins::inspect(&task)) },
+    )
+    .await
+}
