@@ -4,9 +4,10 @@
 //! - [`target`]: the stacks' outputs and parameters, from CloudFormation.
 //! - [`scenarios`]: what the tests publish and check, shared by the deployed-stack
 //!   test (`tests/deployed.rs`) and the stack-in-a-box test (`tests/stack_in_a_box.rs`).
-//! - [`plugins`]: what the tester stack's inspector and reviewer functions decide.
+//!
+//! The tester stack's inspector and reviewer functions are the crate
+//! `alertresponder-tester-functions` (`tester/functions`).
 
 pub mod config;
-pub mod plugins;
 pub mod scenarios;
 pub mod target;

@@ -16,8 +16,8 @@ use aws_config::SdkConfig;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use crate::plugins::{domain_of, REVIEWER};
 use crate::target::Target;
+use tester_functions::{domain_of, REVIEWER};
 
 /// The detector of every alert the scenarios publish.
 pub const DETECTOR: &str = "alertresponder-tester";

@@ -1,6 +1,9 @@
 //! The stack in a box: the state machine of `template.yaml` walked state by state
 //! with the real Lambda binaries (under cargo-lambda's emulator) against moto, from
 //! an alert on the ingest topic down to the report message on the report topic.
+//! What a user sees from outside (aggregation, sections, severity, errors, version 2)
+//! is checked by the tester's scenarios, which run on this box too
+//! (`tester/tests/stack_in_a_box.rs`); here: the states, executions and retries.
 
 use std::collections::BTreeMap;
 
@@ -131,18 +134,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         "a follow-up with known attributes starts no execution"
     );
 
-    // 3. A malformed alert: kept, on the error topic naming the field, no execution.
-    let out = sib
-        .publish_alert(r#"{"detector": "guardduty", "rule_id": "x", "alert_key": 5}"#)
-        .await
-        .unwrap();
-    assert_eq!(out["rejected"], 1, "{out}");
-    let (record, attributes, _) = only_message(&sib.errors).await;
-    assert_eq!(record["stage"], "receive");
-    assert_eq!(record["field"], "alert_key", "{record}");
-    assert_eq!(attributes.get("stage").map(String::as_str), Some("receive"));
-
-    // 4. Walk the execution through the template's states.
+    // 3. Walk the execution through the template's states.
     let walk = sib.walk(&name, input).await;
     assert_path(&walk, &FULL_PATH);
     assert_eq!(
@@ -151,7 +143,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         walk.output
     );
 
-    // 5. The report message, as a subscriber gets it.
+    // 4. The report message, as a subscriber gets it.
     let (report, attrs, sent) = only_message(&sib.reports).await;
     assert_eq!(report["version"], 1);
     assert_eq!(report["status"], "published");
@@ -196,7 +188,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         "a subscriber filtering on safe gets nothing"
     );
 
-    // 6. The Publish state retried: by the same execution it re-publishes the version
+    // 5. The Publish state retried: by the same execution it re-publishes the version
     //    it marked (a crash between marking and publishing loses nothing); by another
     //    execution, nothing.
     let publish_input = &walk
@@ -225,7 +217,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     assert_eq!(other["published"], false, "{other}");
     assert!(sib.reports.drain(QUIET).await.is_empty());
 
-    // 7. An alert after publication: a re-review execution publishes version 2.
+    // 6. An alert after publication: a re-review execution publishes version 2.
     let out = sib
         .publish_alert(&alert("i-0abc", "198.51.100.7"))
         .await
@@ -243,8 +235,6 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     assert_path(&walk, &FULL_PATH);
     let (v2, _, _) = only_message(&sib.reports).await;
     assert_eq!(v2["version"], 2);
-    assert_eq!(v2["alerts"].as_array().unwrap().len(), 3);
-    assert_eq!(v2["previous_result"]["severity"], "urgent");
     assert!(sib
         .errors
         .drain(std::time::Duration::from_millis(300))

@@ -1,5 +1,6 @@
-//! What the tester stack's two functions decide, as plain functions (the binaries in
-//! `src/bin` serve them; unit tests here pin them, the scenarios rely on them).
+//! The tester stack's two Lambda functions: what they decide, as plain functions (the
+//! binaries in `src/bin` serve them; unit tests here pin them; the scenarios of
+//! `alertresponder-tester` rely on them).
 //!
 //! - The **inspector** answers an `ipaddr` with a host section and one discovered
 //!   `domain` (`host-<address>.tester.example`), which the harness feeds back as a new

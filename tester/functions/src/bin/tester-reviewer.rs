@@ -1,4 +1,4 @@
-//! The tester stack's reviewer function (see `alertresponder_tester::plugins`): a
+//! The tester stack's reviewer function (see the crate's library): a
 //! compiled report in, a result out. The main stack under test names it in
 //! `ReviewerFunctions`.
 
@@ -9,9 +9,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     alertresponder_aws::handlers::init_tracing();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Report>| async move {
-        Ok::<Option<ReportResult>, Error>(Some(alertresponder_tester::plugins::review(
-            &event.payload,
-        )))
+        Ok::<Option<ReportResult>, Error>(Some(tester_functions::review(&event.payload)))
     }))
     .await
 }
