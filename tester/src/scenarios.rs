@@ -498,8 +498,10 @@ fn message_attributes(h: &Harness) -> BoxFuture<'_, anyhow::Result<()>> {
         }
         ensure!(
             r.result.severity == Severity::Urgent,
-            "severity {}",
-            r.result.severity
+            "report {} of an inspected address: expected severity urgent, got {} ({})",
+            r.id,
+            r.result.severity,
+            r.result.reason
         );
         Ok(())
     })
