@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use alertresponder_aws::testing::{Delivered, Subscriber};
 use alertresponder_core::{Report, Severity};
 use anyhow::{bail, ensure, Context};
 use aws_config::SdkConfig;
@@ -22,38 +23,28 @@ use tester_functions::{domain_of, REVIEWER};
 /// The detector of every alert the scenarios publish.
 pub const DETECTOR: &str = "alertresponder-tester";
 
-/// A message a tester queue received (raw delivery: the body as published).
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The message.
-    pub body: String,
-    /// Its message attributes (string values).
-    pub attributes: BTreeMap<String, String>,
+/// The body of a message as a report (`None` for an error record or anything else).
+pub fn report_of(m: &Delivered) -> Option<Report> {
+    serde_json::from_str(&m.body).ok()
 }
 
-impl Message {
-    /// The body as a report.
-    pub fn report(&self) -> Option<Report> {
-        serde_json::from_str(&self.body).ok()
-    }
-
-    fn summary(&self) -> String {
-        match self.report() {
-            Some(r) => format!(
-                "report {} v{} key {} ({} alert(s), {})",
-                r.id,
-                r.version,
-                r.alerts
-                    .first()
-                    .map(|a| a.alert_key.as_str())
-                    .unwrap_or("-"),
-                r.alerts.len(),
-                r.result.severity
-            ),
-            None => {
-                let v: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
-                format!("error record stage {} field {}", v["stage"], v["field"])
-            }
+/// One line on a message, for a wait that gave up.
+fn summary(m: &Delivered) -> String {
+    match report_of(m) {
+        Some(r) => format!(
+            "report {} v{} key {} ({} alert(s), {})",
+            r.id,
+            r.version,
+            r.alerts
+                .first()
+                .map(|a| a.alert_key.as_str())
+                .unwrap_or("-"),
+            r.alerts.len(),
+            r.result.severity
+        ),
+        None => {
+            let v: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+            format!("error record stage {} field {}", v["stage"], v["field"])
         }
     }
 }
@@ -61,21 +52,20 @@ impl Message {
 /// An SDK error with its whole chain of causes (the SDK's own Display says only
 /// "service error").
 fn sdk_error(doing: String, e: impl std::error::Error) -> anyhow::Error {
-    anyhow::anyhow!("{doing}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+    anyhow::anyhow!("{doing}: {}", aws_sdk_sns::error::DisplayErrorContext(e))
 }
 
 /// A queue and everything it delivered so far (concurrent scenarios share it).
 struct Inbox {
     name: &'static str,
-    queue_url: String,
-    seen: tokio::sync::Mutex<Vec<Message>>,
+    queue: Subscriber,
+    seen: tokio::sync::Mutex<Vec<Delivered>>,
 }
 
 /// Publishes the scenarios' alerts and waits for what comes out.
 pub struct Harness {
     target: Target,
     sns: aws_sdk_sns::Client,
-    sqs: aws_sdk_sqs::Client,
     /// The mark of this run (in every alert key).
     pub run: String,
     margin: Duration,
@@ -113,18 +103,17 @@ impl Harness {
         );
         Harness {
             sns: aws_sdk_sns::Client::new(sdk),
-            sqs: aws_sdk_sqs::Client::new(sdk),
             run,
             margin,
             started: Instant::now(),
             reports: Inbox {
                 name: "report queue",
-                queue_url: target.report_queue_url.clone(),
+                queue: Subscriber::existing(sdk, &target.report_queue_url),
                 seen: Default::default(),
             },
             errors: Inbox {
                 name: "error queue",
-                queue_url: target.error_queue_url.clone(),
+                queue: Subscriber::existing(sdk, &target.error_queue_url),
                 seen: Default::default(),
             },
             target,
@@ -201,49 +190,13 @@ impl Harness {
         self.target.inspection_delay + self.target.review_delay + self.margin
     }
 
-    async fn receive(&self, inbox: &Inbox) -> anyhow::Result<Vec<Message>> {
-        let got = self
-            .sqs
-            .receive_message()
-            .queue_url(&inbox.queue_url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("reading the {} {}", inbox.name, inbox.queue_url), e))?;
-        let mut out = Vec::new();
-        for m in got.messages.unwrap_or_default() {
-            out.push(Message {
-                body: m.body.clone().unwrap_or_default(),
-                attributes: m
-                    .message_attributes
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
-                    .collect(),
-            });
-            if let Some(h) = m.receipt_handle {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&inbox.queue_url)
-                    .receipt_handle(h)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("deleting a message read".into(), e))?;
-            }
-        }
-        Ok(out)
-    }
-
     async fn await_message(
         &self,
         inbox: &Inbox,
         scenario: &str,
         what: &str,
-        matches: impl Fn(&Message) -> bool,
-    ) -> anyhow::Result<Message> {
+        matches: impl Fn(&Delivered) -> bool,
+    ) -> anyhow::Result<Delivered> {
         self.progress(scenario, &format!("waiting for {what}"));
         let budget = self.budget();
         let deadline = Instant::now() + budget;
@@ -257,7 +210,7 @@ impl Harness {
                 let mine: Vec<String> = seen
                     .iter()
                     .filter(|m| m.body.contains(&self.run))
-                    .map(Message::summary)
+                    .map(summary)
                     .collect();
                 bail!(
                     "gave up after {} s waiting for {what}; the {} brought {} message(s) meanwhile, \
@@ -269,7 +222,11 @@ impl Harness {
                     mine.join("; ")
                 );
             }
-            let new = self.receive(inbox).await?;
+            let new = inbox
+                .queue
+                .receive(Duration::from_secs(1))
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the {}: {e}", inbox.name))?;
             seen.extend(new);
         }
     }
@@ -279,17 +236,17 @@ impl Harness {
         &self,
         scenario: &str,
         version: u32,
-    ) -> anyhow::Result<(Report, Message)> {
+    ) -> anyhow::Result<(Report, Delivered)> {
         let key = self.key(scenario);
         let what = format!("report v{version} of alert key {key}");
         let m = self
             .await_message(&self.reports, scenario, &what, |m| {
-                m.report().is_some_and(|r| {
+                report_of(m).is_some_and(|r| {
                     r.version == version && r.alerts.iter().any(|a| a.alert_key == key)
                 })
             })
             .await?;
-        let report = m.report().context("the report parses")?;
+        let report = report_of(&m).context("the report parses")?;
         Ok((report, m))
     }
 
@@ -310,7 +267,7 @@ impl Harness {
     pub async fn keys_in_several_reports(&self) -> Vec<String> {
         let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for m in self.reports.seen.lock().await.iter() {
-            if let Some(r) = m.report() {
+            if let Some(r) = report_of(m) {
                 for a in &r.alerts {
                     ids.entry(a.alert_key.clone())
                         .or_default()

@@ -8,6 +8,20 @@ use std::time::Duration;
 
 use crate::config::Config;
 
+/// The main stack's outputs the tests read.
+pub const MAIN_OUTPUTS: [&str; 1] = ["IngestTopicArn"];
+/// The main stack's parameters the tests read.
+pub const MAIN_PARAMETERS: [&str; 4] = [
+    "InspectionDelay",
+    "ReviewDelay",
+    "InspectorFunctions",
+    "ReviewerFunctions",
+];
+/// The tester stack's outputs the tests read.
+pub const TESTER_OUTPUTS: [&str; 2] = ["ReportQueueUrl", "ErrorQueueUrl"];
+/// The tester's functions are `<tester stack>-<suffix>`.
+pub const FUNCTION_SUFFIXES: [&str; 2] = ["inspector", "reviewer"];
+
 /// Longest ReviewDelay the tests accept: each scenario waits for a review or two.
 pub const MAX_REVIEW_DELAY_SECS: u64 = 300;
 
@@ -132,10 +146,10 @@ impl Target {
                 review_delay.as_secs()
             ));
         }
-        let inspector = format!("{t}-inspector");
+        let [inspector, reviewer] = FUNCTION_SUFFIXES.map(|s| format!("{t}-{s}"));
         for (parameter, function) in [
             ("InspectorFunctions", inspector.clone()),
-            ("ReviewerFunctions", format!("{t}-reviewer")),
+            ("ReviewerFunctions", reviewer),
         ] {
             let named = main
                 .parameters

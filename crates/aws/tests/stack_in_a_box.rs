@@ -99,7 +99,7 @@ fn the_real_sns_event_fixture_parses_as_the_receptor_takes_it() {
 async fn an_alert_walks_every_state_down_to_the_report_topic() {
     let sib = StackInABox::start(BoxOptions {
         policy: Some(POLICY.into()),
-        inspector_functions: vec!["example-inspector".into()],
+        inspector_functions: vec!["tester-inspector".into()],
         ..BoxOptions::default()
     })
     .await;
@@ -159,11 +159,11 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     );
     let values = list_of(&report, "attributes", "value");
     assert!(
-        values.contains(&"host-198-51-100-7.example.net"),
+        values.contains(&"host-198-51-100-7.tester.example"),
         "fed-back attribute: {values:?}"
     );
     let authors = list_of(&report, "sections", "author");
-    assert!(authors.contains(&"example-inspector"), "{authors:?}");
+    assert!(authors.contains(&"tester-inspector"), "{authors:?}");
     assert_eq!(attrs.get("severity").map(String::as_str), Some("urgent"));
     assert_eq!(attrs.get("detector").map(String::as_str), Some("guardduty"));
     assert_eq!(

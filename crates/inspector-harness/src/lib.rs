@@ -2,7 +2,7 @@
 //!
 //! Two ways to write an inspector in Rust:
 //!
-//! - **Invoked** ([`serve`]; see `src/bin/example-inspector.rs`): a Lambda function that takes a [`Task`] and answers an
+//! - **Invoked** ([`serve`]; see `tester/functions/src/bin/tester-inspector.rs`): a Lambda function that takes a [`Task`] and answers an
 //!   [`Inspection`]. Name its ARN in the stack's `InspectorFunctions` parameter; the
 //!   stack's harness invokes it for every task.
 //! - **Subscribed** ([`run`]): your own harness, subscribed to the stack's task topic

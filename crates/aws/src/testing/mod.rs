@@ -249,48 +249,74 @@ impl Subscriber {
         Subscriber { sqs, queue_url }
     }
 
+    /// A subscriber reading queue `queue_url`, which exists already (a stack made it).
+    pub fn existing(config: &SdkConfig, queue_url: impl Into<String>) -> Subscriber {
+        Subscriber {
+            sqs: aws_sdk_sqs::Client::new(config),
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// One receive, waiting up to `wait` (whole seconds) for something to arrive:
+    /// what did, deleted from the queue. The error has the SDK's whole chain of causes.
+    pub async fn receive(&self, wait: Duration) -> Result<Vec<Delivered>, String> {
+        let failed = |doing: &str, e: &dyn std::error::Error| {
+            format!(
+                "{doing} {}: {}",
+                self.queue_url,
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        };
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("receiving from", &e))?;
+        let mut out = Vec::new();
+        for m in got.messages.unwrap_or_default() {
+            let attributes = m
+                .message_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+                .collect();
+            out.push(Delivered {
+                body: m.body.unwrap_or_default(),
+                attributes,
+            });
+            if let Some(h) = m.receipt_handle {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .map_err(|e| failed("deleting a message read from", &e))?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Everything delivered until `quiet` passes with nothing new (deleting what it read).
     pub async fn drain(&self, quiet: Duration) -> Vec<Delivered> {
         let mut out = Vec::new();
         let mut last = Instant::now();
         while last.elapsed() < quiet {
             let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .wait_time_seconds(0)
-                .send()
+                .receive(Duration::ZERO)
                 .await
-                .expect("receive message");
-            let messages = got.messages.unwrap_or_default();
-            if messages.is_empty() {
+                .unwrap_or_else(|e| panic!("{e}"));
+            if got.is_empty() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
             last = Instant::now();
-            for m in messages {
-                let attributes = m
-                    .message_attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
-                    .collect();
-                out.push(Delivered {
-                    body: m.body.unwrap_or_default(),
-                    attributes,
-                });
-                if let Some(h) = m.receipt_handle {
-                    let _ = self
-                        .sqs
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(h)
-                        .send()
-                        .await;
-                }
-            }
+            out.extend(got);
         }
         out
     }

@@ -26,8 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use prices::{dollars, Cost, Usage};
 
-/// The inspector the stack is given (`crates/inspector-harness/src/bin/example-inspector.rs`).
-const INSPECTOR: &str = "example-inspector";
+/// The inspector the stack is given (`tester/functions/src/bin/tester-inspector.rs`).
+const INSPECTOR: &str = "tester-inspector";
 
 /// The attributes every alert carries: the same three in each alert, as the repeated
 /// alerts of one incident do.
