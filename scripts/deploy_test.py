@@ -20,6 +20,20 @@ SCRIPT = os.path.join(HERE, "deploy.py")
 POLICY = 'package alertresponder.review\n# $(touch /tmp/pwned) `id` ; | & "quoted" \'single\'\nresult := {"severity": "urgent", "reason": "x"}\n'
 
 
+def write_config(directory, example, values, drop=()):
+    """The example config (a path below the repository) with `values` set and the
+    keys in `drop` removed, written to directory/config.json; its path."""
+    with open(os.path.join(ROOT, example)) as f:
+        config = json.load(f)
+    config.update(values)
+    for key in drop:
+        del config[key]
+    path = os.path.join(directory, "config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
 class DryRun(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -28,9 +42,7 @@ class DryRun(unittest.TestCase):
             f.write(POLICY)
 
     def config(self, **overrides):
-        with open(os.path.join(ROOT, "config.example.json")) as f:
-            config = json.load(f)
-        config.update(
+        values = dict(
             StackName="ar-test",
             Region="eu-west-1",
             CodeS3Bucket="my-bucket",
@@ -44,11 +56,8 @@ class DryRun(unittest.TestCase):
             PolicyFile="review.rego",  # relative to the config file
             WebhookUrl="https://hooks.example.com/T0/B0?a=1&b=2",
         )
-        config.update(overrides)
-        path = os.path.join(self.dir.name, "config.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        return path
+        values.update(overrides)
+        return write_config(self.dir.name, "config.example.json", values)
 
     def run_script(self, config_path):
         return subprocess.run(
@@ -166,9 +175,7 @@ class TestStacks(unittest.TestCase):
         self.env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], FAKE_LOG=self.log)
 
     def config(self, drop=(), **overrides):
-        with open(os.path.join(ROOT, "tester", "config.example.json")) as f:
-            config = json.load(f)
-        config.update(
+        values = dict(
             Region="eu-west-1",
             MainStackName="ar-main",
             TesterStackName="ar-tester",
@@ -176,13 +183,8 @@ class TestStacks(unittest.TestCase):
             CodeS3Prefix="builds/ar",
             Architecture="arm64",
         )
-        config.update(overrides)
-        for key in drop:
-            del config[key]
-        path = os.path.join(self.dir.name, "config.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        return path
+        values.update(overrides)
+        return write_config(self.dir.name, os.path.join("tester", "config.example.json"), values, drop)
 
     def run_script(self, *args, env=None):
         return subprocess.run(
