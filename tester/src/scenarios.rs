@@ -166,11 +166,6 @@ impl Harness {
             .send()
             .await
             .map_err(|e| sdk_error(format!("publishing to {}", self.target.ingest_topic_arn), e))?;
-        if let Ok(v) = serde_json::from_str::<Value>(message) {
-            if let Some(k) = v["alert_key"].as_str() {
-                self.keys.lock().unwrap().insert(k.to_string());
-            }
-        }
         self.progress(scenario, "published an alert");
         Ok(out.message_id.unwrap_or_default())
     }
@@ -182,7 +177,9 @@ impl Harness {
         attributes: &[(&str, &str)],
     ) -> anyhow::Result<()> {
         let alert = self.alert(scenario, attributes).to_string();
-        self.publish(scenario, &alert).await.map(|_| ())
+        self.publish(scenario, &alert).await?;
+        self.keys.lock().unwrap().insert(self.key(scenario));
+        Ok(())
     }
 
     /// How long one wait may take: the stack's delays and the margin.

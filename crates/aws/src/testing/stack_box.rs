@@ -585,7 +585,12 @@ impl StackInABox {
                 if let Err(e) = sib.try_deliver_tasks().await {
                     fail(e);
                 }
-                for (name, input) in sib.new_executions(&mut walked).await {
+                let started = sib.new_executions(&mut walked).await.unwrap_or_else(|e| {
+                    // Transient (moto busy): the next round lists them again.
+                    tracing::warn!(error = %e, "stack in a box");
+                    vec![]
+                });
+                for (name, input) in started {
                     let (sib, fail) = (sib.clone(), fail.clone());
                     tokio::spawn(async move {
                         let walk = walker::walk(
@@ -610,76 +615,48 @@ impl StackInABox {
         Driver { handle, failures }
     }
 
-    /// Executions started that are not in `known` yet (added to it): (name, input).
+    /// Executions started so far: (name, input), oldest first.
+    pub async fn executions(&self) -> Vec<(String, Value)> {
+        self.new_executions(&mut Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Executions started that are not in `known` yet (added to it): (name, input),
+    /// oldest first.
     async fn new_executions(
         &self,
         known: &mut std::collections::HashSet<String>,
-    ) -> Vec<(String, Value)> {
-        let list = match self
-            .sfn
-            .list_executions()
-            .state_machine_arn(&self.resources.state_machine)
-            .send()
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "list executions");
-                return vec![];
-            }
-        };
-        let mut out = Vec::new();
-        for e in list.executions {
-            if known.contains(&e.name) {
-                continue;
-            }
-            let Ok(d) = self
-                .sfn
-                .describe_execution()
-                .execution_arn(&e.execution_arn)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let input = d
-                .input
-                .as_deref()
-                .and_then(|i| serde_json::from_str(i).ok())
-                .unwrap_or(Value::Null);
-            known.insert(e.name.clone());
-            out.push((e.name, input));
-        }
-        out
-    }
-
-    /// Executions started so far: (name, input), oldest first.
-    pub async fn executions(&self) -> Vec<(String, Value)> {
+    ) -> Result<Vec<(String, Value)>, String> {
         let list = self
             .sfn
             .list_executions()
             .state_machine_arn(&self.resources.state_machine)
             .send()
             .await
-            .expect("list executions");
+            .map_err(|e| format!("ListExecutions: {e}"))?;
         let mut out = Vec::new();
         for e in list.executions {
+            if known.contains(&e.name) {
+                continue;
+            }
             let d = self
                 .sfn
                 .describe_execution()
                 .execution_arn(&e.execution_arn)
                 .send()
                 .await
-                .expect("describe execution");
-            let input = d
-                .input
-                .as_deref()
-                .map(|i| serde_json::from_str(i).expect("input is JSON"))
-                .unwrap_or(Value::Null);
+                .map_err(|err| format!("DescribeExecution {}: {err}", e.name))?;
+            let input = match d.input.as_deref() {
+                Some(i) => serde_json::from_str(i)
+                    .map_err(|err| format!("input of {} is not JSON: {err}", e.name))?,
+                None => Value::Null,
+            };
+            known.insert(e.name.clone());
             out.push((e.name, input, e.start_date));
         }
         out.sort_by(|a, b| a.2.secs().cmp(&b.2.secs()).then(a.0.cmp(&b.0)));
-        out.into_iter().map(|(n, i, _)| (n, i)).collect()
+        Ok(out.into_iter().map(|(n, i, _)| (n, i)).collect())
     }
 
     /// Walks execution `name` (its input from Step Functions) through the template's
