@@ -14,6 +14,8 @@ pub mod fit;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod id;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 pub mod ports;
@@ -23,4 +25,4 @@ pub mod validate;
 
 pub use error::{CoreError, PluginError, StoreError, ValidationError};
 pub use model::*;
-pub use settings::Settings;
+pub use settings::{Settings, SettingsError};

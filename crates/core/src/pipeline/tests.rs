@@ -1,0 +1,1 @@
+//! Unit tests of the pipeline steps on the in-memory adapters.

@@ -1,0 +1,31 @@
+//! Ports: what a runtime provides to the handlers. One small trait per capability,
+//! and a handler takes only the ones it uses:
+//!
+//! | port | capability | adapters |
+//! |------|------------|----------|
+//! | [`AdmitStore`] | open or join a report and store an alert, in one step | memory, SQLite, DynamoDB |
+//! | [`ClaimStore`] | claim an attribute for inspection, once per report | memory, SQLite, DynamoDB |
+//! | [`FindingStore`] | keep sections and inspection outcomes | memory, SQLite, DynamoDB |
+//! | [`ReadStore`] | a report's meta, its content, a published version | memory, SQLite, DynamoDB |
+//! | [`PublishStore`] | mark a version published, exactly once | memory, SQLite, DynamoDB |
+//! | [`ErrorSink`] | keep a rejected input or a failed step | the stores; on AWS table then topic |
+//! | [`ErrorLog`] | read a kept error back | memory, SQLite, DynamoDB |
+//! | [`Scheduler`] | run a job later, once per name | memory, SQLite jobs, Step Functions |
+//! | [`TaskBus`] / [`ReportBus`] | carry tasks / published reports | memory, SQLite jobs, SNS |
+//! | [`Clock`] | now | [`SystemClock`], [`ManualClock`] |
+//! | [`Inspector`] / [`Reviewer`] / [`Emitter`] | the plugins | `alertresponder-plugins`, Lambda |
+//!
+//! [`Store`] is every store capability at once, for the runtimes that hold one store.
+
+mod bus;
+mod clock;
+mod plugin;
+mod store;
+
+pub use bus::{ReportBus, Scheduler, TaskBus};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use plugin::{Emitter, Inspection, Inspector, Reviewer, SectionDraft};
+pub use store::{
+    aggregation_bounds, Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink,
+    FindingStore, PublishMark, PublishStore, ReadStore, ReportMeta, ReportState, Store,
+};
