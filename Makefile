@@ -1,5 +1,7 @@
 # AlertResponder — build, run, test. `make run` and `make test` are the two commands
-# a newcomer needs; CI runs `make test` (see .ci/run).
+# a newcomer needs; CI runs `make test` (see .ci/run). `make help` lists every target:
+# each has a `## what it does` after its prerequisites, and `make help-check` (part of
+# `make test`) fails on one that has none.
 
 CARGO ?= cargo
 BIN := target/debug/alertresponder
@@ -23,35 +25,33 @@ LAMBDA_BINARIES := receptor dispatcher inspector-harness compiler reviewer-invok
 CONFIG ?= config.json
 
 .PHONY: all build build-cli run serve test check fmt fmt-check clippy unit bench clean help \
-	venv lint-template sam-build test-deploy deploy deploy-dry config-present \
-	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present
+	help-check no-testkit venv lint-template sam-build test-deploy deploy deploy-dry config-present \
+	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present aws-cost
 
-all: build-cli
+all: build-cli ## the alertresponder command (same as build-cli)
 
-help:
-	@echo "make run     - run the example alerts through the whole pipeline (embedded, virtual time)"
-	@echo "make test    - every check and test: fmt, clippy, unit, property and end-to-end tests, the AWS suite on moto"
-	@echo "make serve   - serve the HTTP API with the example config on 127.0.0.1:8080"
-	@echo "make bench   - benchmark program (release build; installs prometheus-alertmanager if missing)"
-	@echo "make build   - the six Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)"
-	@echo "make deploy  - deploy the stack to AWS with config.json (make deploy-dry prints the commands)"
-	@echo "make aws-cost - AWS cost per million reports, measured on the stack in a box (moto + Lambda emulator)"
-	@echo "make deploy-test-stacks - deploy the stack with short delays and the tester stack (tester/config.json)"
-	@echo "make integration - the tester's scenarios against those deployed stacks"
-	@echo "make destroy-test-stacks - delete both test stacks"
+# Every line `target: ... ## text` of this Makefile, in file order.
+help: ## every target, with what it does
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "make %-22s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
-# The command and every crate, debug: what `run` and `serve` use.
-build-cli:
-	$(CARGO) build --workspace
+# A target without `##` would be missing from `make help`.
+help-check: ## fails if a target has no description here (make help would not list it)
+	@missing="$$(grep -E '^[a-zA-Z0-9_-]+:' $(firstword $(MAKEFILE_LIST)) | grep -v ':=' | grep -v ':.*## ' | cut -d: -f1)"; \
+	if [ -n "$$missing" ]; then echo "targets without a '## what it does' (make help omits them):" $$missing; exit 1; fi
+
+# The command alone, debug: what `run` and `serve` use. Not the workspace: that is the
+# AWS SDK and the Lambda binaries, which the command does not need.
+build-cli: ## the alertresponder command, debug (target/debug/alertresponder)
+	$(CARGO) build -p alertresponder --bin alertresponder
 
 # The Lambda binaries, as Lambda runs them (zig links them for Amazon Linux 2023).
-build: venv
+build: venv ## the six Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)
 	@case "$(ARCH)" in x86_64|arm64) ;; *) echo "ARCH must be x86_64 or arm64, not $(ARCH)"; exit 1;; esac
 	$(TOOLS_ENV) cargo lambda build --release --output-format zip \
 		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(LAMBDA_BINARIES))
 
 # The main job on the embedded default: alerts in, reports out.
-run: build-cli
+run: build-cli ## run the example alerts through the whole pipeline (embedded, virtual time)
 	@rm -f $(OUT)/run.db $(OUT)/run.db-wal $(OUT)/run.db-shm $(OUT)/reports.jsonl $(OUT)/notifications.log
 	@mkdir -p $(OUT)
 	$(BIN) run --config examples/alertresponder.toml --database $(OUT)/run.db examples/alerts.jsonl > $(OUT)/run-stdout.jsonl
@@ -64,35 +64,49 @@ run: build-cli
 	@echo "== Ticket emitter log ($(OUT)/notifications.log) =="
 	@cat $(OUT)/notifications.log
 
-serve: build-cli
+serve: build-cli ## serve the HTTP API with the example config on 127.0.0.1:8080
 	$(BIN) serve --config examples/alertresponder.toml --listen 127.0.0.1:8080
 
-fmt:
+fmt: ## format every crate (cargo fmt)
 	$(CARGO) fmt --all
 
-fmt-check:
+fmt-check: ## fails if a file is not formatted
 	$(CARGO) fmt --all -- --check
 
-clippy:
+clippy: ## lints of every crate and target, warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The AWS adapters' tests start .venv/bin/moto_server.
-unit: venv
+unit: venv ## cargo test of the workspace: unit, property, end-to-end, the AWS suite on moto
 	$(CARGO) test --workspace
 
-check: fmt-check clippy
+# The packages Lambda functions are built from: the stack's six and the tester's two.
+SHIPPED_PACKAGES := $(LAMBDA_BINARIES) alertresponder-tester-functions
+# Test code stays out of them: no test kit or wiremock, nor a `testing` feature, in any
+# of their trees (dev-dependencies included), nor core's `fixtures` in what ships.
+no-testkit: ## fails if a Lambda binary's dependency tree has test code (the AWS test kit, wiremock, fixtures)
+	@for p in $(SHIPPED_PACKAGES); do \
+		tree="$$($(CARGO) tree -e features -p $$p)" || exit 1; \
+		shipped="$$($(CARGO) tree -e features,no-dev -p $$p)" || exit 1; \
+		found="$$(echo "$$tree" | grep -iE 'testkit|wiremock|feature "testing"'; \
+			echo "$$shipped" | grep -E 'feature "fixtures"')"; \
+		if [ -n "$$found" ]; then echo "$$p depends on test code:"; echo "$$found"; exit 1; fi; \
+	done; echo "no test code in $(SHIPPED_PACKAGES)"
 
-# Every test: formatting, lints, unit, property and end-to-end tests (run, serve, crash/restart),
-# and the AWS suite: template lint, deploy script, sam build of the six functions; the
-# tester's scenarios on the stack in a box (and its deployed-stack test, which says it
-# was skipped unless tester/config.json names a stack), sam build of the tester stack.
-test: venv fmt-check clippy lint-template test-deploy unit sam-build sam-build-tester
+check: fmt-check clippy help-check no-testkit ## the fast checks: fmt-check, clippy, help-check, no-testkit
+
+# Every test: formatting, lints, the Makefile's help and the Lambda binaries' trees; unit,
+# property and end-to-end tests (run, serve, crash/restart), and the AWS suite: template
+# lint, deploy script, sam build of the six functions; the tester's scenarios on the stack
+# in a box (and its deployed-stack test, which says it was skipped unless
+# tester/config.json names a stack), sam build of the tester stack.
+test: venv check lint-template test-deploy unit sam-build sam-build-tester ## every check and test (what CI runs): check, the AWS suite on moto, sam builds
 
 # ---------------------------------------------------------------- AWS
 
 # The pinned Python tools (sam, cfn-lint, cargo-lambda, zig, aws, moto). The stamp
 # records the pins: changing PY_TOOLS reinstalls.
-venv:
+venv: ## install the pinned Python tools into .venv (moto, sam, cfn-lint, cargo-lambda, zig, aws)
 	@if [ "$$(cat $(VENV_STAMP) 2>/dev/null)" != "$(PY_TOOLS)" ]; then \
 		rm -f $(VENV_STAMP) && $(MAKE) --no-print-directory $(VENV_STAMP); fi
 
@@ -101,7 +115,7 @@ $(VENV_STAMP):
 	$(VENV_BIN)/pip install --disable-pip-version-check --quiet $(PY_TOOLS)
 	echo "$(PY_TOOLS)" > $@
 
-lint-template: venv
+lint-template: venv ## cfn-lint and sam validate of both templates, lint of the state machine
 	$(LINT_ENV) cfn-lint template.yaml tester/template.yaml
 	$(LINT_ENV) sam validate --lint --template-file template.yaml
 	$(LINT_ENV) sam validate --lint --template-file tester/template.yaml
@@ -109,13 +123,13 @@ lint-template: venv
 
 # Builds each function as `sam deploy` would (cargo lambda, release), offline. `build`
 # first: one cargo run links the six binaries in parallel; sam then finds them fresh.
-sam-build: build
+sam-build: build ## sam build of the stack (as sam deploy would, offline), checked
 	$(TOOLS_ENV) sam build --template-file template.yaml --build-dir .aws-sam/build \
 		--parameter-overrides Architecture=$(ARCH)
 	$(PY) scripts/deploy.py check-build
 
 # The tester stack's two functions, as `make deploy-test-stacks` builds them (offline).
-sam-build-tester: venv
+sam-build-tester: venv ## sam build of the tester stack's two functions (offline), checked
 	$(TOOLS_ENV) cargo lambda build --release $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) \
 		--bin tester-inspector --bin tester-reviewer
 	$(TOOLS_ENV) sam build --template-file tester/template.yaml --build-dir .aws-sam/tester-build \
@@ -123,49 +137,48 @@ sam-build-tester: venv
 	$(PY) scripts/deploy.py check-build --build-dir .aws-sam/tester-build --template tester/template.yaml
 
 # The commands `make deploy` runs, checked on a sample config.
-test-deploy: venv
+test-deploy: venv ## tests of scripts/deploy.py: the commands make deploy runs, on a sample config
 	$(TOOLS_ENV) $(PY) scripts/deploy_test.py
 
-config-present:
-	@test -f "$(CONFIG)" || { echo "$(CONFIG) not found: copy config.example.json to $(CONFIG) and fill it in (docs/deploy-aws.md)"; exit 1; }
+config-present: ## fails unless the deploy config exists (CONFIG, default config.json)
+	@test -f "$(CONFIG)" || { echo "$(CONFIG) not found: copy config.example.json to $(CONFIG) and fill it in (README.md, \"Deploy to AWS\")"; exit 1; }
 
 # sam build, then aws cloudformation package and deploy with the values of config.json.
-deploy: config-present venv
+deploy: config-present venv ## deploy the stack to AWS with config.json (README.md, "Deploy to AWS")
 	$(TOOLS_ENV) $(PY) scripts/deploy.py deploy --config "$(CONFIG)"
 
 # Prints what `make deploy` would run.
-deploy-dry: config-present venv
+deploy-dry: config-present venv ## print the commands make deploy would run, run nothing
 	$(TOOLS_ENV) $(PY) scripts/deploy.py deploy --config "$(CONFIG)" --dry-run
 
 # ---------------------------------------------------------------- tests on your AWS account
 # See README "Testing against your own AWS account". TESTER_CONFIG names the file.
 TESTER_CONFIG ?= tester/config.json
 
-tester-config-present:
+tester-config-present: ## fails unless the test-stack config exists (TESTER_CONFIG, default tester/config.json)
 	@test -f "$(TESTER_CONFIG)" || { echo "$(TESTER_CONFIG) not found: copy tester/config.example.json to $(TESTER_CONFIG) and fill it in"; exit 1; }
 
 # The stack under test (short delays, the tester's inspector and reviewer), then the tester stack.
-deploy-test-stacks: tester-config-present venv
+deploy-test-stacks: tester-config-present venv ## deploy the stack with short delays and the tester stack (tester/config.json)
 	$(TOOLS_ENV) $(PY) scripts/deploy.py test-stacks --config "$(TESTER_CONFIG)"
 
 # The scenarios against the deployed stacks (minutes: they wait for real reviews).
-integration: tester-config-present
+integration: tester-config-present ## the tester's scenarios against the deployed test stacks (minutes)
 	TESTER_CONFIG="$(abspath $(TESTER_CONFIG))" $(CARGO) test -p alertresponder-tester --test deployed -- --nocapture
 
 # Deletes the tester stack, then the stack under test; prints how to delete its retained tables.
-destroy-test-stacks: tester-config-present venv
+destroy-test-stacks: tester-config-present venv ## delete both test stacks (prints how to delete their retained tables)
 	$(TOOLS_ENV) $(PY) scripts/deploy.py teardown-test-stacks --config "$(TESTER_CONFIG)"
 
-bench:
+bench: ## benchmark program, release build (installs prometheus-alertmanager if missing)
 	$(CARGO) build --release -p alertresponder -p alertresponder-bench
 	./target/release/alertresponder-bench
 
-clean:
+clean: ## remove build output: target/, out/, .aws-sam/
 	$(CARGO) clean
 	rm -rf $(OUT) .aws-sam
 
 # AWS cost per million reports of 1 and 10 alerts, measured on moto + cargo-lambda's
 # emulator, beside DeepAlert v1 (the first run compiles the functions: minutes).
-.PHONY: aws-cost
-aws-cost: venv
+aws-cost: venv ## AWS cost per million reports, measured on the stack in a box (moto + Lambda emulator)
 	$(CARGO) run -p alertresponder-bench --bin aws-cost

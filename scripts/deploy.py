@@ -93,7 +93,7 @@ def load_config(path):
     if not os.path.isfile(path):
         raise Failure(
             f"{path} not found: copy config.example.json to {path} and fill it in "
-            "(see docs/deploy-aws.md)"
+            '(see README.md, "Deploy to AWS")'
         )
     try:
         with open(path, encoding="utf-8") as f:

@@ -5,6 +5,7 @@ sample config, and the config mistakes it refuses; the same for the test stacks
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -123,6 +124,7 @@ class DryRun(unittest.TestCase):
         result = self.run_script(os.path.join(self.dir.name, "absent.json"))
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("copy config.example.json", result.stderr)
+        self.assertIn('README.md, "Deploy to AWS"', result.stderr)
 
     def test_refuses_unknown_keys_long_stack_names_and_huge_policies(self):
         cases = [
@@ -156,6 +158,22 @@ with open(os.environ["FAKE_LOG"], "a") as f:
 if argv[:3] == ["aws", "cloudformation", "describe-stacks"]:
     sys.stdout.write(os.environ.get("FAKE_DESCRIBE", "{{}}"))
 """
+
+
+class DocsNamed(unittest.TestCase):
+    """The documents the Makefile and the scripts send a reader to exist: every
+    `*.md` they name, and every README section named as `README.md, "Section"`."""
+
+    def test_every_document_and_readme_section_named_exists(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            headings = {line.lstrip("#").strip() for line in f if line.startswith("#")}
+        for name in ("Makefile", "scripts/deploy.py"):
+            with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+                text = f.read()
+            for doc in re.findall(r"[\w./-]+\.md\b", text):
+                self.assertTrue(os.path.isfile(os.path.join(ROOT, doc)), f"{name} names {doc}")
+            for section in re.findall(r'README\.md, \\?"([^"\\]+)\\?"', text):
+                self.assertIn(section, headings, f"{name} names README section {section!r}")
 
 
 class TestStacks(unittest.TestCase):

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use alertresponder_aws::testing::{Delivered, Subscriber};
+use alertresponder_aws_testkit::{Delivered, Subscriber};
 use alertresponder_core::{Report, Severity};
 use anyhow::{bail, ensure, Context};
 use aws_config::SdkConfig;
@@ -178,8 +178,16 @@ impl Harness {
     ) -> anyhow::Result<()> {
         let alert = self.alert(scenario, attributes).to_string();
         self.publish(scenario, &alert).await?;
-        self.keys.lock().unwrap().insert(self.key(scenario));
+        self.keys_made().insert(self.key(scenario));
         Ok(())
+    }
+
+    /// The alert keys published so far. A scenario that panicked while holding the lock
+    /// left the set whole (one insert is all it does), so a poisoned lock is read as is.
+    fn keys_made(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How long one wait may take: the stack's delays and the margin.
@@ -272,7 +280,7 @@ impl Harness {
                 }
             }
         }
-        let keys = self.keys.lock().unwrap().clone();
+        let keys = self.keys_made().clone();
         keys.into_iter()
             .filter(|k| ids.get(k).is_some_and(|s| s.len() > 1))
             .collect()

@@ -2,9 +2,11 @@
 //! gives up at its deadline saying what it waited for and what came instead (so a
 //! scenario can fail, and says why).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
-use alertresponder_aws::testing::{create_topic, unique, Moto, Subscriber};
+use alertresponder_aws_testkit::{create_topic, unique, Moto, Subscriber};
 use alertresponder_core::fixtures::report;
 use alertresponder_core::Severity;
 use alertresponder_tester::scenarios::Harness;

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertresponder_aws::testing::stack_box::{BoxOptions, StackInABox};
-use alertresponder_aws::testing::{unique, Subscriber};
+use alertresponder_aws_testkit::stack_box::{BoxOptions, StackInABox};
+use alertresponder_aws_testkit::{unique, Subscriber};
 use alertresponder_tester::config::Config;
 use alertresponder_tester::scenarios::{run_all, verdict, Harness};
 use alertresponder_tester::target::Target;

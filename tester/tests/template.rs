@@ -2,6 +2,8 @@
 //! parameters the tests read exist, its functions build the tester's binaries under
 //! the names the main stack is given, and what it imports the main template exports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use alertresponder_tester::target::{

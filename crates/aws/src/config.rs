@@ -119,6 +119,18 @@ pub fn spec(binary: &str) -> Option<&'static EnvSpec> {
     BINARIES.iter().find(|s| s.binary == binary)
 }
 
+/// The variable that sets a [`Settings`] key (as `SettingsError::key` names it).
+pub fn variable_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "inspection_delay" => INSPECTION_DELAY_SECONDS,
+        "review_delay" => REVIEW_DELAY_SECONDS,
+        "aggregation_window" => AGGREGATION_WINDOW_SECONDS,
+        "max_depth" => MAX_DEPTH,
+        "max_attributes_per_report" => MAX_ATTRIBUTES_PER_REPORT,
+        _ => return None,
+    })
+}
+
 /// Configuration of one function: what its [`EnvSpec`] names, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackConfig {
@@ -215,22 +227,19 @@ impl StackConfig {
                 AGGREGATION_WINDOW_SECONDS,
                 d.aggregation_window.as_secs(),
             )?),
-            max_depth: u32::try_from(number(MAX_DEPTH, d.max_depth.into())?).map_err(|_| {
-                AwsError::Config {
-                    name: MAX_DEPTH.into(),
-                    message: "too large".into(),
-                }
-            })?,
+            // Past u32, a count is out of its bounds anyway: `validate` says which.
+            max_depth: u32::try_from(number(MAX_DEPTH, d.max_depth.into())?).unwrap_or(u32::MAX),
             max_attributes_per_report: u32::try_from(number(
                 MAX_ATTRIBUTES_PER_REPORT,
                 d.max_attributes_per_report.into(),
             )?)
-            .map_err(|_| AwsError::Config {
-                name: MAX_ATTRIBUTES_PER_REPORT.into(),
-                message: "too large".into(),
-            })?,
+            .unwrap_or(u32::MAX),
             ..d
         };
+        settings.validate().map_err(|e| AwsError::Config {
+            name: variable_of(e.key).unwrap_or(e.key).to_string(),
+            message: e.to_string(),
+        })?;
         let ttl_days = number(RECORD_TTL_DAYS, 30)?;
         if ttl_days == 0 {
             return Err(AwsError::Config {
@@ -330,6 +339,120 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.reviewer_functions, vec!["a", "arn:b"]);
+    }
+
+    /// The receptor's required variables, plus `extra`.
+    fn receptor_with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = vec![
+            (REPORT_TABLE, "t"),
+            (ERROR_TABLE, "e"),
+            (ERROR_TOPIC_ARN, "arn:e"),
+            (STATE_MACHINE_ARN, "arn:sm"),
+        ];
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    #[test]
+    fn a_setting_out_of_core_bounds_is_rejected_naming_its_variable_and_key() {
+        let err = StackConfig::from_lookup(
+            "receptor",
+            lookup(&receptor_with(&[(AGGREGATION_WINDOW_SECONDS, "0")])),
+        )
+        .unwrap_err();
+        let AwsError::Config { name, message } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(name, AGGREGATION_WINDOW_SECONDS);
+        assert!(message.starts_with("aggregation_window: "), "{message}");
+        let err = StackConfig::from_lookup(
+            "inspector-harness",
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn:e"),
+                (TASK_TOPIC_ARN, "arn:t"),
+                (MAX_ATTRIBUTES_PER_REPORT, "0"),
+            ]),
+        )
+        .unwrap_err();
+        // The same message as the CLI's, from the same check in core.
+        assert_eq!(
+            err.to_string(),
+            "environment variable MAX_ATTRIBUTES_PER_REPORT: max_attributes_per_report: must be between 1 and 10000"
+        );
+        let err = StackConfig::from_lookup(
+            "inspector-harness",
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn:e"),
+                (TASK_TOPIC_ARN, "arn:t"),
+                (MAX_DEPTH, "99999999999"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable MAX_DEPTH: max_depth: must be at most"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_settings_key_from_the_environment_has_its_variable() {
+        for (key, variable) in [
+            ("inspection_delay", INSPECTION_DELAY_SECONDS),
+            ("review_delay", REVIEW_DELAY_SECONDS),
+            ("aggregation_window", AGGREGATION_WINDOW_SECONDS),
+            ("max_depth", MAX_DEPTH),
+            ("max_attributes_per_report", MAX_ATTRIBUTES_PER_REPORT),
+        ] {
+            assert_eq!(variable_of(key), Some(variable));
+        }
+        assert_eq!(variable_of("max_sections_per_inspection"), None);
+    }
+
+    /// The template's parameters (with their `MinValue` / `MaxValue`) and the variable
+    /// each sets.
+    const BOUNDED_PARAMETERS: &[(&str, &str)] = &[
+        ("InspectionDelay", INSPECTION_DELAY_SECONDS),
+        ("ReviewDelay", REVIEW_DELAY_SECONDS),
+        ("AggregationWindow", AGGREGATION_WINDOW_SECONDS),
+        ("MaxDepth", MAX_DEPTH),
+        ("MaxAttributesPerReport", MAX_ATTRIBUTES_PER_REPORT),
+    ];
+
+    #[test]
+    fn the_template_accepts_only_settings_that_core_accepts() {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../template.yaml")).unwrap();
+        for (parameter, variable) in BOUNDED_PARAMETERS {
+            let declared = &template["Parameters"][*parameter];
+            let binary = BINARIES
+                .iter()
+                .find(|b| b.optional.contains(variable))
+                .unwrap_or_else(|| panic!("no binary reads {variable}"));
+            for bound in ["MinValue", "MaxValue"] {
+                let value = declared[bound]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{parameter} has no numeric {bound}"));
+                let mut pairs: Vec<(&str, String)> =
+                    binary.required.iter().map(|r| (*r, "x".into())).collect();
+                pairs.push((variable, value.to_string()));
+                let result = StackConfig::from_lookup(binary.binary, |name| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.clone())
+                });
+                assert!(
+                    result.is_ok(),
+                    "template.yaml lets {parameter} be {value} ({bound}), which core rejects: {:?}",
+                    result.err()
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! AWS adapters of AlertResponder: the ports of `alertresponder-core` on DynamoDB
 //! ([`dynamo::DynamoStore`]), SNS ([`sns::SnsTaskBus`], [`sns::SnsReportBus`]), Step
 //! Functions ([`sfn::SfnScheduler`]) and Lambda ([`lambda::LambdaInspector`],
-//! [`lambda::LambdaReviewer`]); configuration from the environment ([`config`]); and
-//! the Lambda-edge handlers the six binaries run ([`handlers`]).
+//! [`lambda::LambdaReviewer`]); configuration from the environment ([`config`],
+//! validated by core's `Settings::validate`); a function's pipeline assembled from it
+//! ([`stack`], whose error sink is the error table then the error topic:
+//! [`stack::TableThenTopic`]); and the Lambda-edge handlers the six binaries run
+//! ([`handlers`]).
 
 pub mod config;
 pub mod error;
 pub mod eventbridge;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use config::StackConfig;
 pub use error::AwsError;

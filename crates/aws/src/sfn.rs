@@ -46,7 +46,7 @@ pub mod sfn_time {
         up.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
-    /// Serializes with [`format`].
+    /// Serializes with [`format()`].
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(t))
     }

@@ -55,135 +55,24 @@ impl ReportBus for Unconfigured {
     }
 }
 
-/// A store whose error records also go to the error topic, so that subscribers learn
-/// of every rejected alert and failed step, with its input.
-pub struct ErrorPublishingStore {
-    inner: Arc<dyn Store>,
-    topic: SnsErrorTopic,
-}
-
-impl ErrorPublishingStore {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Store>, topic: SnsErrorTopic) -> Self {
-        Self { inner, topic }
-    }
+/// Where a function keeps rejected inputs and failed steps: the error table, then
+/// the error topic, so that subscribers learn of every one, with its input.
+///
+/// Table first: a record the topic announces is always there to be read back, and a
+/// failed publish fails the call, whose retry rewrites the same item (keyed by ID
+/// and stage) before publishing again. Topic first, a failed table write would leave
+/// subscribers told of a record nobody can find.
+pub struct TableThenTopic {
+    /// The error table (the function's [`DynamoStore`]).
+    pub table: Arc<dyn ErrorSink>,
+    /// The error topic.
+    pub topic: SnsErrorTopic,
 }
 
 #[async_trait]
-impl Store for ErrorPublishingStore {
-    async fn open_or_join(
-        &self,
-        alert_id: &str,
-        message_id: &str,
-        candidate_id: &str,
-        now: DateTime<Utc>,
-        window: std::time::Duration,
-    ) -> Result<ReportMeta, StoreError> {
-        self.inner
-            .open_or_join(alert_id, message_id, candidate_id, now, window)
-            .await
-    }
-
-    async fn open_join_and_put(
-        &self,
-        alert_id: &str,
-        message_id: &str,
-        candidate_id: &str,
-        alert: &alertresponder_core::Alert,
-        now: DateTime<Utc>,
-        window: std::time::Duration,
-    ) -> Result<Admission, StoreError> {
-        self.inner
-            .open_join_and_put(alert_id, message_id, candidate_id, alert, now, window)
-            .await
-    }
-
-    async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError> {
-        self.inner.report_meta(report_id).await
-    }
-
-    async fn put_alert(
-        &self,
-        report_id: &str,
-        message_id: &str,
-        alert: &alertresponder_core::Alert,
-        received_at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .put_alert(report_id, message_id, alert, received_at)
-            .await
-    }
-
-    async fn get_alert(
-        &self,
-        report_id: &str,
-        message_id: &str,
-    ) -> Result<Option<alertresponder_core::Alert>, StoreError> {
-        self.inner.get_alert(report_id, message_id).await
-    }
-
-    async fn knows_attributes(
-        &self,
-        report_id: &str,
-        message_id: &str,
-        attribute_hashes: &[String],
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .knows_attributes(report_id, message_id, attribute_hashes)
-            .await
-    }
-
-    async fn claim_attribute(
-        &self,
-        report_id: &str,
-        attribute: &alertresponder_core::Attribute,
-        claimer: &str,
-        cap: u32,
-    ) -> Result<Claim, StoreError> {
-        self.inner
-            .claim_attribute(report_id, attribute, claimer, cap)
-            .await
-    }
-
-    async fn put_section(
-        &self,
-        section: &alertresponder_core::ReportSection,
-        index: usize,
-    ) -> Result<(), StoreError> {
-        self.inner.put_section(section, index).await
-    }
-
-    async fn put_inspection(
-        &self,
-        report_id: &str,
-        record: &alertresponder_core::InspectionRecord,
-    ) -> Result<(), StoreError> {
-        self.inner.put_inspection(report_id, record).await
-    }
-
-    async fn load_report(&self, report_id: &str) -> Result<Option<ReportState>, StoreError> {
-        self.inner.load_report(report_id).await
-    }
-
-    async fn mark_published(
-        &self,
-        report: &Report,
-        publisher: &str,
-    ) -> Result<PublishMark, StoreError> {
-        self.inner.mark_published(report, publisher).await
-    }
-
-    async fn published_report(
-        &self,
-        report_id: &str,
-        version: u32,
-    ) -> Result<Option<(Report, String)>, StoreError> {
-        self.inner.published_report(report_id, version).await
-    }
-
+impl ErrorSink for TableThenTopic {
     async fn put_error(&self, record: &ErrorRecord) -> Result<(), StoreError> {
-        // Table first: if the topic publish fails, the retry rewrites the same item.
-        self.inner.put_error(record).await?;
+        self.table.put_error(record).await?;
         self.topic
             .publish_error(record)
             .await
@@ -227,19 +116,19 @@ pub fn pipeline(
 ) -> Result<Pipeline, AwsError> {
     let report_table = StackConfig::require(&config.report_table, config::REPORT_TABLE)?;
     let error_table = StackConfig::require(&config.error_table, config::ERROR_TABLE)?;
-    let dynamo: Arc<dyn Store> = Arc::new(DynamoStore::new(
+    let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         report_table,
         error_table,
         config.record_ttl,
     ));
     let sns = aws_sdk_sns::Client::new(sdk);
-    let store: Arc<dyn Store> = match &config.error_topic_arn {
-        Some(arn) => Arc::new(ErrorPublishingStore::new(
-            dynamo,
-            SnsErrorTopic::new(sns.clone(), arn),
-        )),
-        None => dynamo,
+    let errors: Arc<dyn ErrorSink> = match &config.error_topic_arn {
+        Some(arn) => Arc::new(TableThenTopic {
+            table: store.clone(),
+            topic: SnsErrorTopic::new(sns.clone(), arn),
+        }),
+        None => store.clone(),
     };
     let scheduler: Arc<dyn Scheduler> = match &config.state_machine_arn {
         Some(arn) => Arc::new(SfnScheduler::new(aws_sdk_sfn::Client::new(sdk), arn)),
@@ -276,6 +165,7 @@ pub fn pipeline(
     }
     Ok(Pipeline {
         store,
+        errors,
         scheduler,
         tasks,
         reports,

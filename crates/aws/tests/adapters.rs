@@ -1,14 +1,24 @@
 //! The SNS, Step Functions and Lambda adapters against their protocol peers: moto
-//! for SNS/SQS/Step Functions, a local HTTP server speaking the Lambda Invoke API.
+//! for SNS/SQS/Step Functions/DynamoDB, a local HTTP server speaking the Lambda
+//! Invoke API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use alertresponder_aws::dynamo::DynamoStore;
 use alertresponder_aws::lambda::{LambdaInspector, LambdaReviewer};
 use alertresponder_aws::sfn::{execution_name, SfnScheduler};
-use alertresponder_aws::sns::{SnsReportBus, SnsTaskBus};
-use alertresponder_aws::testing::{create_topic, sdk_config, unique, Moto, Subscriber};
-use alertresponder_core::ports::{Inspector, ReportBus, Reviewer, Scheduler, TaskBus};
+use alertresponder_aws::sns::{SnsErrorTopic, SnsReportBus, SnsTaskBus};
+use alertresponder_aws::stack::TableThenTopic;
+use alertresponder_aws_testkit::{
+    create_tables, create_topic, sdk_config, unique, Moto, Subscriber,
+};
+use alertresponder_core::fixtures::error_record;
+use alertresponder_core::ports::{
+    ErrorLog, ErrorSink, Inspector, ReportBus, Reviewer, Scheduler, TaskBus,
+};
 use alertresponder_core::*;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -291,4 +301,53 @@ async fn a_reviewer_function_decides_or_answers_null_for_no_decision() {
     .await;
     assert_eq!(result.severity, Severity::Unclassified);
     assert_eq!(result.reason, "no reviewer reached a decision");
+}
+
+#[tokio::test]
+async fn an_error_is_kept_in_the_table_then_published_on_the_topic() {
+    let moto = Moto::start(false);
+    let sdk = moto.sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let (reports, errors) = (unique("reports"), unique("errors"));
+    create_tables(&dynamo, &reports, &errors).await.unwrap();
+    let table = Arc::new(DynamoStore::new(
+        dynamo,
+        &reports,
+        &errors,
+        Duration::from_secs(86_400),
+    ));
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = create_topic(&sdk, &unique("errors")).await;
+    let subscriber = Subscriber::create(&sdk, &topic, &unique("all"), None).await;
+    let sink = TableThenTopic {
+        table: table.clone(),
+        topic: SnsErrorTopic::new(sns.clone(), &topic),
+    };
+    let record = error_record("m1", 0);
+    sink.put_error(&record).await.unwrap();
+    assert_eq!(
+        table.get_error("m1", "receive").await.unwrap(),
+        Some(record.clone())
+    );
+    let got = subscriber.drain(Duration::from_millis(500)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<ErrorRecord>(&got[0].body).unwrap(),
+        record
+    );
+    assert_eq!(got[0].attributes["stage"], "receive");
+
+    // The topic fails: the call fails (so that it is retried), and the record is in
+    // the table already, for the retry to rewrite and anyone to read meanwhile.
+    let no_topic = TableThenTopic {
+        table: table.clone(),
+        topic: SnsErrorTopic::new(sns, format!("{topic}-deleted")),
+    };
+    let second = error_record("m2", 1);
+    let err = no_topic.put_error(&second).await.unwrap_err();
+    assert!(err.to_string().contains("Publish"), "{err}");
+    assert_eq!(
+        table.get_error("m2", "receive").await.unwrap(),
+        Some(second)
+    );
 }

@@ -5,11 +5,13 @@
 //! is checked by the tester's scenarios, which run on this box too
 //! (`tester/tests/stack_in_a_box.rs`); here: the states, executions and retries.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
-use alertresponder_aws::testing::stack_box::{BoxOptions, StackInABox};
-use alertresponder_aws::testing::walker::Walk;
-use alertresponder_aws::testing::Subscriber;
+use alertresponder_aws_testkit::stack_box::{BoxOptions, StackInABox};
+use alertresponder_aws_testkit::walker::Walk;
+use alertresponder_aws_testkit::Subscriber;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{json, Value};
 

@@ -8,6 +8,8 @@
 //! form (`{"Ref": …}`, `{"Fn::GetAtt": [resource, attribute]}`) first, so both
 //! spellings are checked alike.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -115,8 +115,11 @@ pub fn runtime(
         .map(|e| e.name().to_string())
         .collect();
     let queue = JobQueue::new(store.clone(), clock.clone(), names);
+    let store = Arc::new(store);
     let pipeline = Pipeline {
-        store: Arc::new(store),
+        // The database keeps rejected inputs and failed jobs too (`GET /v1/errors`).
+        errors: store.clone(),
+        store,
         scheduler: Arc::new(queue.clone()),
         tasks: Arc::new(queue.clone()),
         reports: Arc::new(queue.clone()),

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alertresponder_core::pipeline::compile;
-use alertresponder_core::ports::{Store, SystemClock};
+use alertresponder_core::ports::{ReadStore, SystemClock};
 use alertresponder_core::render::render_text;
 use alertresponder_core::{Alert, CoreError};
 use alertresponder_embedded::{Runtime, SqliteStore};

@@ -2,6 +2,9 @@
 //! are in flight; after the last restart every accepted alert is in exactly one
 //! published version of its report, and no version is published twice.
 
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, HashSet};

@@ -1,5 +1,8 @@
 //! End-to-end tests of `alertresponder run` with the example inspectors and policy.
 
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};

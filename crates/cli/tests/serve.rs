@@ -1,5 +1,8 @@
 //! End-to-end tests of `alertresponder serve`: the HTTP API over the real pipeline.
 
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

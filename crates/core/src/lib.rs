@@ -8,6 +8,10 @@
 //! and [`pipeline`] holds the handlers: receive, dispatch, inspect, review
 //! (compile + review + publish) and deliver. Nothing here knows AWS, SQLite or HTTP:
 //! the embedded runtime and the Lambda binaries only plug in adapters.
+//!
+//! With the feature `fixtures` (and in this crate's tests): `memory`, the in-memory
+//! adapters of every port, and `fixtures`, shared test records and the store
+//! contract every store adapter runs (`contract_tests!`).
 
 pub mod error;
 pub mod fit;

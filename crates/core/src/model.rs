@@ -52,6 +52,20 @@ impl Alert {
     pub fn alert_id(&self) -> String {
         crate::id::alert_id(&self.detector, &self.rule_id, &self.alert_key)
     }
+
+    /// The rule's name, or its ID when the detector gave no name.
+    pub fn rule(&self) -> &str {
+        if self.rule_name.is_empty() {
+            &self.rule_id
+        } else {
+            &self.rule_name
+        }
+    }
+
+    /// A report's title, from its first alert: `detector: rule`.
+    pub fn title(&self) -> String {
+        format!("{}: {}", self.detector, self.rule())
+    }
 }
 
 /// An entity named by an alert or found by an inspector.

@@ -166,11 +166,7 @@ pub fn render_text(r: &Report) -> String {
     );
     let _ = writeln!(o, "\nAlerts");
     for (i, a) in r.alerts.iter().enumerate() {
-        let name = if a.rule_name.is_empty() {
-            &a.rule_id
-        } else {
-            &a.rule_name
-        };
+        let name = a.rule();
         let _ = writeln!(
             o,
             "  {}. {} — {} (rule {}, key {}) at {}",

@@ -112,6 +112,16 @@ impl Settings {
     }
 }
 
+/// A bound in days, as the error message shows it.
+fn humanize(d: Duration) -> String {
+    let days = d.as_secs() / 86_400;
+    if days == 1 {
+        "1 day".into()
+    } else {
+        format!("{days} days")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,14 +157,5 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(deep.validate().unwrap_err().key, "max_depth");
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    let days = d.as_secs() / 86_400;
-    if days == 1 {
-        "1 day".into()
-    } else {
-        format!("{days} days")
     }
 }

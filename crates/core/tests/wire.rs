@@ -2,6 +2,8 @@
 //! are read, and what we write round-trips and carries every field a DeepAlert
 //! consumer reads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alertresponder_core::validate::parse_alert;
 use alertresponder_core::{Report, Severity, Task};
 use chrono::{DateTime, Utc};

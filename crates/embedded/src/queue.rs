@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::error::EmbeddedError;
-use crate::store::{exec, from_millis, millis, next_seq, row1, to_i64, SqliteStore};
+use crate::store::sql::{exec, from_millis, millis, next_seq, row1, to_i64};
+use crate::store::SqliteStore;
 
 const PENDING: &str = "pending";
 const RUNNING: &str = "running";

@@ -1,10 +1,12 @@
 //! Property: however receives interleave, one alert ID never has two open reports
 //! within the aggregation window, and a retried receive of an opener finds its report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use alertresponder_core::ports::{ReportMeta, Store};
+use alertresponder_core::fixtures::alert;
+use alertresponder_core::ports::{AdmitStore, Arrival, ReportMeta};
 use alertresponder_embedded::SqliteStore;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
@@ -59,8 +61,16 @@ async fn check(batches: Vec<(i64, Vec<Receive>)>) -> Result<(), TestCaseError> {
             let store = store.clone();
             calls.push(tokio::spawn(async move {
                 let meta = store
-                    .open_or_join(&alert_id, &message, &candidate, now, window)
-                    .await;
+                    .admit(&Arrival {
+                        alert_id: &alert_id,
+                        message_id: &message,
+                        candidate_id: &candidate,
+                        alert: &alert("r", &["10.0.0.1"]),
+                        now,
+                        window,
+                    })
+                    .await
+                    .map(|admission| admission.meta);
                 (r.key, message, meta)
             }));
         }

@@ -1,5 +1,6 @@
 //! The whole pipeline on the embedded adapters (real SQLite, durable queue) in
 //! virtual time, with Rust test plugins: what a user of AlertResponder relies on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -110,6 +111,7 @@ fn harness(
     let queue = JobQueue::new(store.clone(), clock.clone(), vec!["recorder".into()]);
     let pipeline = Pipeline {
         store: Arc::new(store.clone()),
+        errors: Arc::new(store.clone()),
         scheduler: Arc::new(queue.clone()),
         tasks: Arc::new(queue.clone()),
         reports: Arc::new(queue.clone()),
@@ -539,6 +541,20 @@ async fn a_malformed_alert_is_rejected_naming_the_field_and_kept_with_its_input(
     assert_eq!(errors[0].id, "m-1");
     assert_eq!(errors[0].field.as_deref(), Some("attributes[0].value"));
     assert_eq!(errors[0].input.as_bytes(), raw);
+    // Redelivered, the same bad input is rejected again and kept once.
+    h.clock.advance(Duration::from_secs(5));
+    h.runtime
+        .pipeline()
+        .receive(raw, Some("m-1"))
+        .await
+        .unwrap_err();
+    let errors = h.store.list_errors(10).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].at, t0() + chrono::Duration::seconds(5));
+    assert_eq!(
+        h.store.get_error("m-1", "receive").await.unwrap(),
+        Some(errors[0].clone())
+    );
 }
 
 #[tokio::test]

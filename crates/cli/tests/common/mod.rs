@@ -1,7 +1,7 @@
 //! Shared helpers of the end-to-end tests: the real `alertresponder` binary, the
 //! example plugins, and a `serve` process that is killed when dropped.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

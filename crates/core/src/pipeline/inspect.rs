@@ -1,6 +1,7 @@
 //! Step 4, inspect: run a task through the inspectors, keep what they found, and
 //! feed the attributes they discovered back through the dispatch's claims.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -62,11 +63,17 @@ pub async fn inspect(
                 }
                 let n_new = inspection.new_attributes.len();
                 let claimer = format!("inspect:{attr_hash}:{name}");
+                // One claim per attribute: a claim by the same claimer counts as new
+                // again, and a bus that does not deduplicate would carry it twice.
+                let mut seen = HashSet::new();
                 for attr in inspection
                     .new_attributes
                     .iter()
                     .take(settings.max_new_attributes_per_inspection)
                 {
+                    if !seen.insert(attr.hash()) {
+                        continue;
+                    }
                     if task.depth + 1 > settings.max_depth {
                         let note = format!(
                             "found by {name} at depth {}, beyond the maximum depth {}",

@@ -77,7 +77,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Receives one raw alert; see [`receive`].
+    /// Receives one raw alert; see [`receive()`].
     pub async fn receive(
         &self,
         raw: &[u8],

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alertresponder_aws::testing::stack_box::{workspace_root, BoxOptions, StackInABox};
+use alertresponder_aws_testkit::stack_box::{workspace_root, BoxOptions, StackInABox};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

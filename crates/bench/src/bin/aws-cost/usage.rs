@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use alertresponder_aws::dynamo::{PK, SK};
 use anyhow::{bail, Context};
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -199,8 +200,6 @@ fn key_of(item: &Value) -> Option<(String, String)> {
     let s = |name: &str| item[name]["S"].as_str().map(str::to_string);
     Some((s(PK)?, s(SK).unwrap_or_default()))
 }
-
-use alertresponder_aws::dynamo::{PK, SK};
 
 /// Every item of `table` with its size, by Scan over moto's API (made after the
 /// recording stopped, so not counted).

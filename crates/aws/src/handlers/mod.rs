@@ -100,8 +100,9 @@ pub struct ReceiveOutput {
 
 /// Receptor: every SNS record is one alert, identified by its SNS message ID (so a
 /// redelivery is stored once). A malformed alert is kept and published to the error
-/// topic by the store and is not retried; a transient failure fails the invocation
-/// so that Lambda retries it (then its dead-letter target takes it).
+/// topic (by the pipeline's `errors` sink) and is not retried; a transient failure
+/// fails the invocation so that Lambda retries it (then its dead-letter target takes
+/// it).
 pub async fn receive_sns(p: &Pipeline, event: SnsEvent) -> Result<ReceiveOutput, EdgeError> {
     let mut out = ReceiveOutput::default();
     for record in event.records {
@@ -144,7 +145,7 @@ pub async fn receive_event(p: &Pipeline, event: Value) -> Result<ReceiveOutput, 
     let reject = |why: String, id: String| {
         let raw = event.to_string();
         let record = error_record(id, "receive", why, None, raw.as_bytes(), p.clock.now());
-        async move { p.store.put_error(&record).await.map_err(CoreError::from) }
+        async move { p.errors.put_error(&record).await.map_err(CoreError::from) }
     };
     if eventbridge::is_eventbridge(&event) {
         match eventbridge::convert(&event) {
@@ -253,7 +254,7 @@ pub async fn inspect_sns(p: &Pipeline, event: SnsEvent) -> Result<usize, EdgeErr
         let task: Task = match serde_json::from_str(&record.sns.message) {
             Ok(t) => t,
             Err(e) => {
-                p.store
+                p.errors
                     .put_error(&error_record(
                         record.sns.message_id.clone(),
                         "inspect",
@@ -377,3 +378,6 @@ pub async fn publish(p: &Pipeline, input: PublishInput) -> Result<PublishOutput,
 pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! The stack in a box: moto stands in for DynamoDB, SNS, SQS and Step Functions;
 //! the six real binaries run under cargo-lambda's local Lambda emulator
 //! (`cargo lambda watch`); the delay state machine is the one `template.yaml`
-//! deploys, walked state by state ([`super::walker`]). What AWS would do between
+//! deploys, walked state by state ([`crate::walker`]). What AWS would do between
 //! them, the box does the same way: an SNS event to the receptor for each published
 //! alert, an SNS event to the inspector harness for each task on the task topic.
 //!
@@ -20,9 +20,9 @@ use aws_config::SdkConfig;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::walker::{self, Definition, TaskRunner, Walk};
-use super::{unique, venv_bin, Delivered, Moto, Subscriber};
-use crate::dynamo;
+use crate::venv::CARGO_LAMBDA;
+use crate::walker::{self, Definition, TaskRunner, Walk};
+use crate::{create_tables, create_topic, unique, Delivered, Moto, Subscriber};
 
 /// The workspace root (where `template.yaml` is).
 pub fn workspace_root() -> PathBuf {
@@ -83,7 +83,7 @@ impl Emulator {
     fn start(root: &Path, env_file: &Path, port: u16) -> Emulator {
         let log = std::env::temp_dir().join(format!("cargo-lambda-watch-{port}.log"));
         let out = std::fs::File::create(&log).expect("emulator log");
-        let venv = venv_bin("cargo-lambda");
+        let venv = CARGO_LAMBDA.path();
         let path = format!(
             "{}:{}",
             venv.parent()
@@ -333,11 +333,14 @@ impl StackInABox {
             walker::definition_from_template(&template).expect("state machine definition");
         let binaries = function_binaries(&template);
         let moto = Moto::start(false);
+        // Before any resource is made: without the emulator, fail at once saying how to
+        // get it.
+        CARGO_LAMBDA.path();
         let sdk = moto.sdk_config().await;
         let stack = unique("box");
         let report_table = format!("{stack}-reports");
         let error_table = format!("{stack}-errors");
-        dynamo::create_tables(
+        create_tables(
             &aws_sdk_dynamodb::Client::new(&sdk),
             &report_table,
             &error_table,
@@ -346,7 +349,7 @@ impl StackInABox {
         .expect("create tables");
         let mut topics = BTreeMap::new();
         for logical in ["IngestTopic", "TaskTopic", "ReportTopic", "ErrorTopic"] {
-            let arn = super::create_topic(&sdk, &format!("{stack}-{logical}")).await;
+            let arn = create_topic(&sdk, &format!("{stack}-{logical}")).await;
             topics.insert(logical.to_string(), arn);
         }
         let sfn = aws_sdk_sfn::Client::new(&sdk);

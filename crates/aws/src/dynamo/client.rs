@@ -1,0 +1,264 @@
+//! The requests every port is made of: a consistent GetItem, BatchGetItem that
+//! retries what DynamoDB leaves unprocessed, a Query over a partition page by page,
+//! and TransactWriteItems whose failed condition is told apart from a lost race.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use alertresponder_core::error::StoreError;
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use chrono::Utc;
+
+use super::codec::{get_s, s};
+use super::keys::{key, Item, Key};
+use super::{DynamoStore, PK, SK};
+use crate::error::AwsError;
+
+/// Most tries of an optimistic write that loses races before giving up (transient).
+pub(super) const MAX_ATTEMPTS: u32 = 32;
+/// Most writes in one TransactWriteItems request.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Most keys in one BatchGetItem request.
+const BATCH_GET_KEYS: usize = 100;
+
+/// A request the SDK refused to build (a missing required field: a bug of ours).
+pub(super) fn built<T>(r: Result<T, BuildError>) -> Result<T, AwsError> {
+    r.map_err(|e| AwsError::Malformed {
+        what: "DynamoDB request".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Waits a little, longer after each lost race, with jitter so racers spread out.
+pub(super) async fn backoff(attempt: u32) {
+    let base = 5u64.saturating_mul(1 << attempt.min(5)).min(200);
+    let jitter = u64::from(Utc::now().timestamp_subsec_nanos()) % (base + 1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter / 2)).await;
+}
+
+/// How a TransactWriteItems call ended.
+pub(super) enum Tx {
+    /// Every write was applied.
+    Done,
+    /// Nothing was applied; `true` at index `i`: the condition of item `i` failed.
+    Failed(Vec<bool>),
+    /// Nothing was applied: another transaction or throttling got in the way; try again.
+    Busy,
+}
+
+impl Tx {
+    /// Whether the condition of the `index`th write failed.
+    pub(super) fn failed(&self, index: usize) -> bool {
+        matches!(self, Tx::Failed(f) if f.get(index).copied().unwrap_or(false))
+    }
+}
+
+impl DynamoStore {
+    /// A put of `item` into the report table, only if no item has its key.
+    pub(super) fn put_new(&self, item: Item) -> Result<TransactWriteItem, AwsError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.report_table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// One item by key, read consistently.
+    pub(super) async fn get(
+        &self,
+        table: &str,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<Item>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb", "GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Items of the report table by key, read consistently (absent keys are left out);
+    /// only the attributes in `projection` if given.
+    pub(super) async fn batch_get(
+        &self,
+        keys: &[Key],
+        projection: Option<&[&str]>,
+    ) -> Result<HashMap<Key, Item>, AwsError> {
+        let mut unique: Vec<&Key> = Vec::with_capacity(keys.len());
+        let mut seen = HashSet::new();
+        for k in keys {
+            if seen.insert(k) {
+                unique.push(k);
+            }
+        }
+        let mut found = HashMap::new();
+        for chunk in unique.chunks(BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for (pk, sk) in chunk {
+                request = request.keys(key(pk.clone(), sk.clone()));
+            }
+            if let Some(names) = projection {
+                let placeholders: Vec<String> =
+                    (0..names.len()).map(|i| format!("#p{i}")).collect();
+                request = request.projection_expression(placeholders.join(", "));
+                for (p, name) in placeholders.iter().zip(names) {
+                    request = request.expression_attribute_names(p, *name);
+                }
+            }
+            let mut pending = Some(built(request.build())?);
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.report_table, request)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::sdk("dynamodb", "BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.report_table))
+                    .unwrap_or_default()
+                {
+                    let pk = get_s(&item, PK, "BatchGetItem answer")?.to_string();
+                    let sk = get_s(&item, SK, "BatchGetItem answer")?.to_string();
+                    found.insert((pk, sk), item);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.report_table))
+                    .filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(AwsError::Service {
+                            service: "dynamodb",
+                            operation: "BatchGetItem",
+                            message: "keys left unprocessed after every retry".into(),
+                            retryable: true,
+                        });
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs a transaction, telling a failed condition (and which) from a conflict.
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, AwsError> {
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(Tx::Done),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            return Err(AwsError::sdk("dynamodb", "TransactWriteItems", err));
+        };
+        let codes: Vec<&str> = cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None"))
+            .collect();
+        let busy = [
+            "TransactionConflict",
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+            "RequestLimitExceeded",
+        ];
+        if codes.iter().any(|c| busy.contains(c)) {
+            return Ok(Tx::Busy);
+        }
+        if codes.is_empty()
+            || codes
+                .iter()
+                .any(|c| !["None", "ConditionalCheckFailed"].contains(c))
+        {
+            return Err(AwsError::sdk("dynamodb", "TransactWriteItems", err));
+        }
+        Ok(Tx::Failed(
+            codes
+                .iter()
+                .map(|c| *c == "ConditionalCheckFailed")
+                .collect(),
+        ))
+    }
+
+    /// Runs `items` (the conditional ones first) as one transaction; what does not fit
+    /// in one (only mentions, unconditional) follows in further transactions once the
+    /// first is done. A crash in between leaves some mentions out: a later message
+    /// naming those attributes then dispatches them itself, the safe side.
+    pub(super) async fn transact_all(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+    ) -> Result<Tx, StoreError> {
+        let rest = items.split_off(items.len().min(MAX_TRANSACTION_ITEMS));
+        let tx = self.transact(items).await?;
+        if !matches!(tx, Tx::Done) {
+            return Ok(tx);
+        }
+        let mut rest = rest.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<TransactWriteItem> = rest.by_ref().take(MAX_TRANSACTION_ITEMS).collect();
+            let mut attempt = 0;
+            loop {
+                match self.transact(chunk.clone()).await? {
+                    Tx::Done => break,
+                    Tx::Busy if attempt < MAX_ATTEMPTS => {
+                        attempt += 1;
+                        backoff(attempt).await;
+                    }
+                    _ => {
+                        return Err(StoreError::Transient(
+                            "recording the attributes an alert names failed".into(),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(Tx::Done)
+    }
+
+    /// Every item of a partition of the report table, read consistently, page by page.
+    pub(super) async fn query_partition(&self, pk: String) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.report_table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb", "Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}

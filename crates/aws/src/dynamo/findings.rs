@@ -1,0 +1,71 @@
+//! [`FindingStore`] on DynamoDB: sections and inspection outcomes are keyed by
+//! attribute, inspector and index, so a retried inspection replaces its items; each
+//! keeps the time it was first written, its place in the report.
+
+use alertresponder_core::error::StoreError;
+use alertresponder_core::model::{InspectionRecord, ReportSection};
+use alertresponder_core::ports::FindingStore;
+use async_trait::async_trait;
+
+use super::codec::{n, now_ns, s, to_json};
+use super::keys::{inspection_sk, key, report_pk, section_sk};
+use super::{DynamoStore, TTL_ATTRIBUTE};
+use crate::error::AwsError;
+
+#[async_trait]
+impl FindingStore for DynamoStore {
+    async fn put_section(&self, section: &ReportSection, index: usize) -> Result<(), StoreError> {
+        let hash = section.attribute.hash();
+        let json = to_json(section, &format!("section of {}", section.author))?;
+        self.upsert_keeping_place(
+            report_pk(&section.report_id),
+            section_sk(&hash, index, &section.author),
+            json,
+        )
+        .await
+    }
+
+    async fn put_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError> {
+        let hash = record.attribute.hash();
+        let json = to_json(record, &format!("inspection by {}", record.inspector))?;
+        self.upsert_keeping_place(
+            report_pk(report_id),
+            inspection_sk(&hash, &record.inspector),
+            json,
+        )
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Writes `json` at a key, keeping the time it was first written (its place in
+    /// the report) when it replaces an earlier write.
+    async fn upsert_keeping_place(
+        &self,
+        pk: String,
+        sk: String,
+        json: String,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.report_table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(
+                "SET #json = :json, #first = if_not_exists(#first, :now), #exp = :exp",
+            )
+            .expression_attribute_names("#json", "json")
+            .expression_attribute_names("#first", "first_ns")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":json", s(json))
+            .expression_attribute_values(":now", n(now_ns()))
+            .expression_attribute_values(":exp", self.ttl())
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb", "UpdateItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! [`DynamoStore`]: the store ports on two DynamoDB tables.
+//!
+//! Both tables have the key `pk` (S, HASH) + `sk` (S, RANGE), on-demand capacity,
+//! and TTL on the Number attribute `expires_at` (epoch seconds). Every key derives
+//! from the input (alert ID, report ID, message ID, attribute hash, inspector name,
+//! section index, version): a retried write overwrites, or fails its condition,
+//! instead of adding an item. Reads go by key (GetItem, BatchGetItem, Query), always
+//! consistent, never Scan.
+//!
+//! Report table:
+//!
+//! | pk                     | sk                                  | item                                        |
+//! |------------------------|-------------------------------------|---------------------------------------------|
+//! | `alert#<alert_id>`     | `open`                              | the open report of an alert ID: `report_id`, `created_at`, `opened_by` |
+//! | `report#<report_id>`   | `meta`                              | `alert_id`, `created_at`, `opened_by`, `published_version`, `alert_count`, `attribute_count`, `last_published_at`, `last_result` |
+//! | `report#<report_id>`   | `alert#<message_id>`                | an alert (`json`), `received_at`, `stored_ns` |
+//! | `report#<report_id>`   | `mention#<attribute hash>`          | the first message to name an attribute: `message_id` |
+//! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order) |
+//! | `report#<report_id>`   | `section#<hash>#<index:06>#<author>` | a section (`json`), `first_ns`             |
+//! | `report#<report_id>`   | `inspection#<hash>#<inspector>`     | an inspection record (`json`), `first_ns`   |
+//! | `published#<report_id>`| `v#<version:010>`                   | a published version (`report` JSON, or `report_gz` gzipped JSON), `publisher` |
+//!
+//! Error table: pk `error#<record id>`, sk `stage#<stage>`, the record as `json`.
+//!
+//! Times are epoch milliseconds (Numbers); `stored_ns` / `first_ns` are the wall
+//! clock in nanoseconds when an item was first written, to give back content in
+//! the order it was stored. Published versions live in a partition of their own so
+//! that loading a report (one Query on `report#<id>`) never reads them; what the
+//! handlers decide on (counts, last published version) is on the meta item, one
+//! GetItem.
+//!
+//! Every write sets `expires_at` to now + the record TTL (an update of the meta item
+//! pushes it back, so the meta outlives the content it counts). The `alert#…/open`
+//! item expires at now + aggregation window + record TTL, so that it outlives its
+//! window whatever the TTL.
+//!
+//! Layout: `keys` builds the keys above, `codec` turns items into
+//! records and back, `client` holds the request helpers (consistent reads,
+//! transactions told apart from races, backoff), and one module per port implements
+//! it: `admit`, `claims`, `findings`, `read`, `publish`, `errors`.
+
+use std::time::Duration;
+
+use alertresponder_core::error::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+
+use self::client::MAX_ATTEMPTS;
+use self::codec::n;
+
+mod admit;
+mod claims;
+mod client;
+mod codec;
+mod errors;
+mod findings;
+mod keys;
+mod publish;
+mod read;
+
+/// Name of the partition key attribute of both tables.
+pub const PK: &str = "pk";
+/// Name of the sort key attribute of both tables.
+pub const SK: &str = "sk";
+/// Name of the TTL attribute of both tables (Number, epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The store ports on DynamoDB: a report table and an error table (see the module
+/// documentation for the item layout).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    report_table: String,
+    error_table: String,
+    record_ttl: Duration,
+}
+
+impl DynamoStore {
+    /// A store on `report_table` and `error_table`; every item written expires
+    /// `record_ttl` after it is written (DynamoDB TTL deletes it some time after).
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        report_table: impl Into<String>,
+        error_table: impl Into<String>,
+        record_ttl: Duration,
+    ) -> Self {
+        Self {
+            client,
+            report_table: report_table.into(),
+            error_table: error_table.into(),
+            record_ttl,
+        }
+    }
+
+    /// `expires_at` for an item written now that must live `extra` longer than the TTL.
+    fn expires_at(&self, extra: Duration) -> AttributeValue {
+        let secs = self.record_ttl.saturating_add(extra).as_secs();
+        n(Utc::now()
+            .timestamp()
+            .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)))
+    }
+
+    /// `expires_at` for an item written now.
+    fn ttl(&self) -> AttributeValue {
+        self.expires_at(Duration::ZERO)
+    }
+}
+
+/// A report the caller names but the store does not have.
+fn unknown_report(report_id: &str) -> StoreError {
+    StoreError::Permanent(format!("report {report_id} not found"))
+}
+
+/// An optimistic write that lost every race: worth a retry later.
+fn contention(doing: &str, report_id: &str) -> StoreError {
+    StoreError::Transient(format!(
+        "{doing} for report {report_id} lost {MAX_ATTEMPTS} races in a row"
+    ))
+}

@@ -1,1 +1,0 @@
-//! Unit tests of the pipeline steps on the in-memory adapters.

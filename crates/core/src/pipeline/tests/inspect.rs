@@ -1,0 +1,292 @@
+//! Step 4, inspect: findings kept, discoveries fed back within depth and cap, every
+//! inspector's outcome recorded.
+
+use super::*;
+use crate::model::{InspectionRecord, InspectionStatus};
+use crate::pipeline::inspect;
+
+impl Harness {
+    /// A report of one alert naming `ips`, its attributes claimed by its dispatch;
+    /// returns the report and the dispatch's tasks.
+    async fn dispatched(&self, ips: &[&str]) -> (String, Vec<Task>) {
+        let r = self.receive(&alert("k1", ips), "sns-1").await;
+        let job = Job::Dispatch {
+            report_id: r.report_id.clone(),
+            message_id: "sns-1".into(),
+        };
+        self.p.run_job(&job, 0).await.unwrap();
+        (r.report_id, self.rt.tasks.take())
+    }
+
+    async fn inspect(&self, task: &Task) {
+        inspect(
+            self.store(),
+            &*self.p.tasks,
+            &self.p.inspectors,
+            &*self.p.clock,
+            &self.p.settings,
+            task,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The inspection records of a report, by inspector name.
+    async fn outcome(&self, report_id: &str, inspector: &str) -> InspectionRecord {
+        self.state(report_id)
+            .await
+            .inspections
+            .into_iter()
+            .find(|i| i.inspector == inspector)
+            .unwrap()
+    }
+}
+
+fn discovers(name: &str, found: &'static [&'static str]) -> TestInspector {
+    TestInspector::new(name, move |_| {
+        Ok(Inspection {
+            sections: vec![],
+            new_attributes: found.iter().map(|v| domain(v)).collect(),
+        })
+    })
+}
+
+#[tokio::test]
+async fn sections_are_kept_per_inspector_and_an_empty_answer_is_nothing_found() {
+    let good = Arc::new(TestInspector::new("good", |t| Ok(host_section(t))));
+    let empty = Arc::new(TestInspector::new("empty", |_| Ok(Inspection::default())));
+    let h = harness(Settings::default()).with_inspectors(vec![good.clone(), empty.clone()]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.clock.advance(Duration::from_secs(1));
+    h.inspect(&tasks[0]).await;
+    let state = h.state(&id).await;
+    assert_eq!(state.sections.len(), 1);
+    let s = &state.sections[0];
+    assert_eq!(
+        (
+            s.report_id.as_str(),
+            s.author.as_str(),
+            s.section_type.as_str()
+        ),
+        (id.as_str(), "good", "host")
+    );
+    assert_eq!(s.attribute, ip("192.0.2.1"));
+    assert_eq!(s.content, json!({"ipaddr": ["192.0.2.1"]}));
+    let good = h.outcome(&id, "good").await;
+    assert_eq!(
+        (good.status, good.detail, good.at),
+        (
+            InspectionStatus::Ok,
+            None,
+            t0() + chrono::Duration::seconds(1)
+        )
+    );
+    assert_eq!(
+        h.outcome(&id, "empty").await.status,
+        InspectionStatus::NothingFound
+    );
+}
+
+#[tokio::test]
+async fn discovered_attributes_are_claimed_and_fed_back_one_level_deeper() {
+    let h = harness(Settings::default()).with_inspectors(vec![Arc::new(resolver())]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    let fed_back = h.rt.tasks.take();
+    assert_eq!(
+        fed_back,
+        [Task {
+            report_id: id.clone(),
+            attribute: domain("192.0.2.1.example"),
+            depth: 1,
+        }]
+    );
+    assert_eq!(
+        h.state(&id).await.attributes,
+        [ip("192.0.2.1"), domain("192.0.2.1.example")]
+    );
+    // The domain's own inspection finds nothing more; an attribute the report has
+    // already is not fed back again.
+    h.inspect(&fed_back[0]).await;
+    assert!(h.rt.tasks.take().is_empty());
+    let again = discovers("again", &["192.0.2.1.example"]);
+    let h2 =
+        harness(Settings::default()).with_inspectors(vec![Arc::new(resolver()), Arc::new(again)]);
+    let (_, tasks) = h2.dispatched(&["192.0.2.1"]).await;
+    h2.inspect(&tasks[0]).await;
+    assert_eq!(
+        h2.rt.tasks.take().len(),
+        1,
+        "found by two inspectors, one task"
+    );
+}
+
+#[tokio::test]
+async fn discoveries_beyond_the_maximum_depth_are_recorded_as_skipped() {
+    let h = harness(Settings {
+        max_depth: 1,
+        ..Settings::default()
+    })
+    .with_inspectors(vec![Arc::new(discovers("chain", &["deep.example"]))]);
+    let (id, mut tasks) = h.dispatched(&["192.0.2.1"]).await;
+    tasks[0].depth = 1;
+    h.inspect(&tasks[0]).await;
+    assert!(h.rt.tasks.take().is_empty());
+    let state = h.state(&id).await;
+    assert_eq!(state.attributes, [ip("192.0.2.1")], "not claimed");
+    let skipped = h.outcome(&id, "alertresponder").await;
+    assert_eq!(skipped.status, InspectionStatus::Skipped);
+    assert_eq!(skipped.attribute, domain("deep.example"));
+    assert_eq!(
+        skipped.detail.as_deref(),
+        Some("found by chain at depth 2, beyond the maximum depth 1")
+    );
+    assert_eq!(h.outcome(&id, "chain").await.status, InspectionStatus::Ok);
+}
+
+#[tokio::test]
+async fn discoveries_past_the_report_cap_are_recorded_as_skipped() {
+    let h = harness(Settings {
+        max_attributes_per_report: 1,
+        ..Settings::default()
+    })
+    .with_inspectors(vec![Arc::new(discovers("finder", &["more.example"]))]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    assert!(h.rt.tasks.take().is_empty());
+    let skipped = h.outcome(&id, "alertresponder").await;
+    assert_eq!(
+        (skipped.status, skipped.attribute.value.as_str()),
+        (InspectionStatus::Skipped, "more.example")
+    );
+    assert!(
+        skipped.detail.as_deref().unwrap().contains("cap of 1"),
+        "{skipped:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inspector_that_does_not_answer_in_time_is_recorded_and_the_others_kept() {
+    let good = Arc::new(TestInspector::new("good", |t| Ok(host_section(t))));
+    let mut slow = TestInspector::new("slow", |t| Ok(host_section(t)));
+    slow.timeout = Duration::from_secs(1);
+    slow.delay = Duration::from_secs(3600);
+    let h = harness(Settings::default()).with_inspectors(vec![good, Arc::new(slow)]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    let started = tokio::time::Instant::now();
+    h.inspect(&tasks[0]).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1),
+        "waited for the timeout only"
+    );
+    let slow = h.outcome(&id, "slow").await;
+    assert_eq!(
+        (slow.status, slow.detail.as_deref()),
+        (InspectionStatus::TimedOut, Some("no answer within 1s"))
+    );
+    let state = h.state(&id).await;
+    let authors: Vec<&str> = state.sections.iter().map(|s| s.author.as_str()).collect();
+    assert_eq!(authors, ["good"]);
+}
+
+#[tokio::test]
+async fn a_failing_inspector_is_recorded_and_the_others_kept() {
+    let good = Arc::new(TestInspector::new("good", |t| Ok(host_section(t))));
+    let bad = Arc::new(TestInspector::new("bad", |_| {
+        Err(PluginError::Failed("exit status 3: boom".into()))
+    }));
+    let garbled = Arc::new(TestInspector::new("garbled", |_| {
+        Err(PluginError::InvalidOutput("expected an object".into()))
+    }));
+    let h = harness(Settings::default()).with_inspectors(vec![bad, good, garbled]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    let bad = h.outcome(&id, "bad").await;
+    assert_eq!(
+        (bad.status, bad.detail.as_deref()),
+        (InspectionStatus::Failed, Some("exit status 3: boom"))
+    );
+    let garbled = h.outcome(&id, "garbled").await;
+    assert_eq!(garbled.status, InspectionStatus::Failed);
+    assert!(garbled.detail.unwrap().contains("invalid output"));
+    assert_eq!(h.outcome(&id, "good").await.status, InspectionStatus::Ok);
+    assert_eq!(h.state(&id).await.sections.len(), 1);
+}
+
+#[tokio::test]
+async fn inspectors_only_get_the_attributes_they_accept() {
+    let mut dns = TestInspector::new("dns", |t| Ok(host_section(t)));
+    dns.types = Some(vec!["domain".into()]);
+    let dns = Arc::new(dns);
+    let h = harness(Settings::default()).with_inspectors(vec![dns.clone()]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    assert!(dns.calls().is_empty());
+    assert!(h.state(&id).await.inspections.is_empty(), "nothing ran");
+    let task = Task {
+        report_id: id.clone(),
+        attribute: domain("x.example"),
+        depth: 1,
+    };
+    h.inspect(&task).await;
+    assert_eq!(dns.calls(), ["x.example"]);
+}
+
+#[tokio::test]
+async fn answers_over_the_bounds_are_cut_and_the_cut_noted() {
+    let big = TestInspector::new("big", |t| {
+        Ok(Inspection {
+            sections: (0..3)
+                .map(|_| host_section(t).sections[0].clone())
+                .collect(),
+            new_attributes: vec![domain("a.example"), domain("b.example")],
+        })
+    });
+    let h = harness(Settings {
+        max_sections_per_inspection: 2,
+        max_new_attributes_per_inspection: 1,
+        ..Settings::default()
+    })
+    .with_inspectors(vec![Arc::new(big)]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    assert_eq!(h.state(&id).await.sections.len(), 2);
+    let fed: Vec<String> =
+        h.rt.tasks
+            .take()
+            .into_iter()
+            .map(|t| t.attribute.value)
+            .collect();
+    assert_eq!(fed, ["a.example"]);
+    let outcome = h.outcome(&id, "big").await;
+    assert_eq!(
+        (outcome.status, outcome.detail.as_deref()),
+        (
+            InspectionStatus::Ok,
+            Some("3 sections, kept 2; 2 new attributes, kept 1")
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_retried_inspection_replaces_its_findings_in_place() {
+    let h = harness(Settings::default()).with_inspectors(vec![Arc::new(resolver())]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1", "192.0.2.2"]).await;
+    for task in &tasks {
+        h.inspect(task).await;
+    }
+    let first = h.state(&id).await;
+    let fed = h.rt.tasks.take();
+    h.inspect(&tasks[0]).await;
+    assert_eq!(
+        h.state(&id).await,
+        first,
+        "the same findings, in the same places"
+    );
+    assert_eq!(
+        h.rt.tasks.take(),
+        fed[..1],
+        "the discovery fed back again: its first try may have lost it"
+    );
+}
