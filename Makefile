@@ -7,7 +7,7 @@ CARGO ?= cargo
 BIN := target/debug/alertresponder
 OUT := out
 
-# The AWS suite: tools in a local venv (pinned), the six Lambda binaries.
+# The AWS suite: tools in a local venv (pinned), the five Lambda binaries.
 PYTHON ?= python3
 VENV := .venv
 VENV_BIN := $(CURDIR)/$(VENV)/bin
@@ -21,12 +21,13 @@ TOOLS_ENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0 CARGO_PROFILE_RELEASE
 # Linting needs a region but no account.
 LINT_ENV := $(TOOLS_ENV) AWS_DEFAULT_REGION=us-east-1
 ARCH ?= x86_64
-LAMBDA_BINARIES := receptor dispatcher inspector-harness compiler reviewer-invoker emitter-fanout
+LAMBDA_BINARIES := receptor dispatcher inspector-harness reviewer-invoker emitter-fanout
 CONFIG ?= config.json
 
 .PHONY: all build build-cli run serve test check fmt fmt-check clippy unit bench clean help \
 	help-check no-testkit venv lint-template sam-build test-deploy deploy deploy-dry config-present \
-	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present aws-cost
+	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present aws-cost \
+	release test-release
 
 all: build-cli ## the alertresponder command (same as build-cli)
 
@@ -45,7 +46,7 @@ build-cli: ## the alertresponder command, debug (target/debug/alertresponder)
 	$(CARGO) build -p alertresponder --bin alertresponder
 
 # The Lambda binaries, as Lambda runs them (zig links them for Amazon Linux 2023).
-build: venv ## the six Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)
+build: venv ## the five Lambda binaries, release, zipped: target/lambda/<bin>/bootstrap.zip (ARCH=x86_64|arm64)
 	@case "$(ARCH)" in x86_64|arm64) ;; *) echo "ARCH must be x86_64 or arm64, not $(ARCH)"; exit 1;; esac
 	$(TOOLS_ENV) cargo lambda build --release --output-format zip \
 		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(LAMBDA_BINARIES))
@@ -80,7 +81,7 @@ clippy: ## lints of every crate and target, warnings as errors
 unit: venv ## cargo test of the workspace: unit, property, end-to-end, the AWS suite on moto
 	$(CARGO) test --workspace
 
-# The packages Lambda functions are built from: the stack's six and the tester's two.
+# The packages Lambda functions are built from: the stack's five and the tester's two.
 SHIPPED_PACKAGES := $(LAMBDA_BINARIES) alertresponder-tester-functions
 # Test code stays out of them: no test kit or wiremock, nor a `testing` feature, in any
 # of their trees (dev-dependencies included), nor core's `fixtures` in what ships.
@@ -97,10 +98,11 @@ check: fmt-check clippy help-check no-testkit ## the fast checks: fmt-check, cli
 
 # Every test: formatting, lints, the Makefile's help and the Lambda binaries' trees; unit,
 # property and end-to-end tests (run, serve, crash/restart), and the AWS suite: template
-# lint, deploy script, sam build of the six functions; the tester's scenarios on the stack
-# in a box (and its deployed-stack test, which says it was skipped unless
-# tester/config.json names a stack), sam build of the tester stack.
-test: venv check lint-template test-deploy unit sam-build sam-build-tester ## every check and test (what CI runs): check, the AWS suite on moto, sam builds
+# lint, deploy script, release (its template deployed on moto), sam build of the five
+# functions; the tester's scenarios on the stack in a box (and its deployed-stack test,
+# which says it was skipped unless tester/config.json names a stack), sam build of the
+# tester stack.
+test: venv check lint-template test-deploy test-release unit sam-build sam-build-tester ## every check and test (what CI runs): check, the AWS suite on moto, sam builds
 
 # ---------------------------------------------------------------- AWS
 
@@ -122,7 +124,7 @@ lint-template: venv ## cfn-lint and sam validate of both templates, lint of the 
 	$(LINT_ENV) $(PY) scripts/deploy.py lint-state-machine
 
 # Builds each function as `sam deploy` would (cargo lambda, release), offline. `build`
-# first: one cargo run links the six binaries in parallel; sam then finds them fresh.
+# first: one cargo run links the five binaries in parallel; sam then finds them fresh.
 sam-build: build ## sam build of the stack (as sam deploy would, offline), checked
 	$(TOOLS_ENV) sam build --template-file template.yaml --build-dir .aws-sam/build \
 		--parameter-overrides Architecture=$(ARCH)
@@ -139,6 +141,21 @@ sam-build-tester: venv ## sam build of the tester stack's two functions (offline
 # The commands `make deploy` runs, checked on a sample config.
 test-deploy: venv ## tests of scripts/deploy.py: the commands make deploy runs, on a sample config
 	$(TOOLS_ENV) $(PY) scripts/deploy_test.py
+
+# A release anyone deploys with `aws cloudformation deploy` (README "Deploy to AWS"):
+# dist/alertresponder.yml, the template with the SAM transform applied, whose functions
+# run s3://<BUCKET>-<region>/<VERSION>/<arch>/<binary>.zip, and those zips under
+# dist/<VERSION>/. Prints the command that uploads them to each of REGIONS' buckets.
+RELEASE_ARCHS ?= $(ARCH)
+REGIONS ?= us-east-1
+release: venv ## dist/alertresponder.yml and its zips (VERSION=x.y.z BUCKET=name [REGIONS="us-east-1 eu-west-1"])
+	@test -n "$(VERSION)" && test -n "$(BUCKET)" || { echo "usage: make release VERSION=x.y.z BUCKET=name [REGIONS=\"us-east-1 eu-west-1\"]"; exit 1; }
+	$(TOOLS_ENV) $(PY) scripts/release.py --version "$(VERSION)" --bucket "$(BUCKET)" \
+		$(addprefix --arch ,$(RELEASE_ARCHS)) $(addprefix --region ,$(REGIONS))
+
+# The release's template deployed on moto from the printed upload (stand-in zips: seconds).
+test-release: venv ## tests of scripts/release.py: its template deployed on moto's CloudFormation
+	$(TOOLS_ENV) $(PY) scripts/release_test.py
 
 config-present: ## fails unless the deploy config exists (CONFIG, default config.json)
 	@test -f "$(CONFIG)" || { echo "$(CONFIG) not found: copy config.example.json to $(CONFIG) and fill it in (README.md, \"Deploy to AWS\")"; exit 1; }
@@ -174,9 +191,9 @@ bench: ## benchmark program, release build (installs prometheus-alertmanager if 
 	$(CARGO) build --release -p alertresponder -p alertresponder-bench
 	./target/release/alertresponder-bench
 
-clean: ## remove build output: target/, out/, .aws-sam/
+clean: ## remove build output: target/, out/, .aws-sam/, dist/
 	$(CARGO) clean
-	rm -rf $(OUT) .aws-sam
+	rm -rf $(OUT) .aws-sam dist
 
 # AWS cost per million reports of 1 and 10 alerts, measured on moto + cargo-lambda's
 # emulator, beside DeepAlert v1 (the first run compiles the functions: minutes).

@@ -46,8 +46,13 @@ DEPLOY_KEYS = {"StackName", "Region", "CodeS3Bucket", "CodeS3Prefix", "PolicyFil
 # Lambda keeps all of a function's environment in 4 KB; the reviewer invoker
 # carries the policy and the reviewer list.
 ENV_LIMIT_BYTES = 4096 - 200
-# Function names are "<stack>-inspector-harness" and Lambda allows 64 characters.
-STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,45}$")
+# CloudFormation's rule for a stack name; the main stack's names fit any of them.
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+# The tester stack names its functions "<stack>-inspector" and "<stack>-reviewer",
+# so that the main stack can be given their ARNs before they exist; Lambda allows
+# 64 characters.
+TESTER_FUNCTION_SUFFIXES = ("inspector", "reviewer")
+TESTER_STACK_MAX = 64 - 1 - max(len(s) for s in TESTER_FUNCTION_SUFFIXES)
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -182,11 +187,11 @@ def require_string(config, key, source):
         raise Failure(f"{source}: {key} is required")
 
 
-def check_stack_name(stack, key, source):
-    if not STACK_NAME.match(stack):
+def check_stack_name(stack, key, source, max_length=128, why=""):
+    if not STACK_NAME.match(stack) or len(stack) > max_length:
         raise Failure(
             f"{source}: {key} {stack!r}: letters, digits and '-', starting with "
-            "a letter, at most 46 characters (function names are <stack>-<binary>)"
+            f"a letter, at most {max_length} characters{why}"
         )
 
 
@@ -326,7 +331,10 @@ def load_test_config(path):
         require_string(config, key, path)
     check_region(config["Region"], path)
     check_stack_name(config["MainStackName"], "MainStackName", path)
-    check_stack_name(config["TesterStackName"], "TesterStackName", path)
+    check_stack_name(
+        config["TesterStackName"], "TesterStackName", path, TESTER_STACK_MAX,
+        " (its functions are <stack>-inspector and <stack>-reviewer)",
+    )
     if config["MainStackName"] == config["TesterStackName"]:
         raise Failure(f"{path}: MainStackName and TesterStackName must differ")
     arch = config.get("Architecture", "x86_64")
@@ -540,17 +548,26 @@ def lint_state_machine(_args):
     }
     for name, machine in machines:
         props = machine["Properties"]
+        given = props.get("DefinitionSubstitutions", {})
+        # The partition is written into the definition as CloudFormation would in
+        # the aws partition: cfn-lint checks a Task's Resource against a pattern
+        # before any substitution.
+        partitions = [key for key, value in given.items() if value == {"Ref": "AWS::Partition"}]
+        definition = json.dumps(props["Definition"])
+        for key in partitions:
+            definition = definition.replace("${" + key + "}", "aws")
         substitutions = {
             key: f"arn:aws:lambda:us-east-1:123456789012:function:{key}"
             if key.endswith("Arn") and "Topic" not in key
             else f"arn:aws:sns:us-east-1:123456789012:{key}"
-            for key in props.get("DefinitionSubstitutions", {})
+            for key in given
+            if key not in partitions
         }
         resources[name] = {
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
                 "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
-                "Definition": props["Definition"],
+                "Definition": json.loads(definition),
                 "DefinitionSubstitutions": substitutions,
             },
         }

@@ -126,10 +126,19 @@ class DryRun(unittest.TestCase):
         self.assertIn("copy config.example.json", result.stderr)
         self.assertIn('README.md, "Deploy to AWS"', result.stderr)
 
+    def test_a_stack_name_of_128_characters_deploys(self):
+        # The template names nothing after the stack that could outgrow its limit
+        # (crates/aws/tests/template.rs checks each name for 128 characters).
+        stack = "a" + "-b" * 63 + "c"
+        self.assertEqual(len(stack), 128)
+        deploy = self.commands(StackName=stack)[3]
+        self.assertEqual(deploy[deploy.index("--stack-name") + 1], stack)
+
     def test_refuses_unknown_keys_long_stack_names_and_huge_policies(self):
         cases = [
             (dict(InspectionDelays=5), "unknown key(s) InspectionDelays"),
-            (dict(StackName="a" * 47), "at most 46 characters"),
+            (dict(StackName="a" * 129), "at most 128 characters"),
+            (dict(StackName="1ar"), "starting with a letter"),
             (dict(Region="Ireland"), "not a region name"),
             (dict(CodeS3Bucket=""), "CodeS3Bucket is required"),
             (dict(Architecture="sparc"), "x86_64 or arm64"),
@@ -403,7 +412,8 @@ class TestStacks(unittest.TestCase):
             (dict(drop=("TesterStackName",)), "TesterStackName is required"),
             (dict(drop=("MainStackName",)), "MainStackName is required"),
             (dict(drop=("CodeS3Bucket",)), "CodeS3Bucket is required"),
-            (dict(config=dict(TesterStackName="t" * 47)), "TesterStackName 'ttt"),
+            (dict(config=dict(TesterStackName="t" * 55)), "at most 54 characters"),
+            (dict(config=dict(MainStackName="m" * 129)), "at most 128 characters"),
             (dict(config=dict(Region="Ireland")), "not a region name"),
             (dict(config=dict(Architecture="sparc")), "x86_64 or arm64"),
         ]

@@ -1,7 +1,8 @@
 //! The scenarios of the deployed-stack test, on the stack in a box: moto stands in for
-//! AWS, the real binaries (the six of the stack and the tester's inspector and
+//! AWS, the real binaries (the five of the stack and the tester's inspector and
 //! reviewer) run under cargo-lambda's emulator, the box drives itself as AWS would
-//! (ingest topic → receptor, executions walked, tasks → harness). The tester stack's
+//! (ingest topic → receptor, executions walked, tasks → harness; no webhook, so the
+//! emitter fan-out is not subscribed, as in a stack deployed without one). The tester stack's
 //! queues are made here, and both stacks are registered in moto's CloudFormation with
 //! the outputs and parameters the real ones have, so the target is resolved exactly
 //! as for a deployed stack.
@@ -139,9 +140,7 @@ async fn the_scenarios_pass_on_the_stack_in_a_box() {
         "receptor",
         "dispatcher",
         "inspector-harness",
-        "compiler",
         "reviewer-invoker",
-        "emitter-fanout",
         "tester-inspector",
         "tester-reviewer",
     ] {

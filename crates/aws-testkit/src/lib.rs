@@ -8,7 +8,7 @@
 //!   subscriber gets ([`Subscriber`]);
 //! - [`tables`]: the stack's DynamoDB tables ([`create_tables`]);
 //! - [`walker`]: the delay state machine of `template.yaml`, walked state by state;
-//! - [`stack_box`]: the stack in a box (moto, the six binaries under cargo-lambda's
+//! - [`stack_box`]: the stack in a box (moto, the five binaries under cargo-lambda's
 //!   emulator, the walker), driven by hand or as AWS would;
 //! - [`venv`]: where the Python tools are. moto and cargo-lambda come from `.venv`
 //!   (`make venv`, which `make test` runs); without them a test fails with one line

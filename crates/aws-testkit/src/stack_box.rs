@@ -1,15 +1,19 @@
 //! The stack in a box: moto stands in for DynamoDB, SNS, SQS and Step Functions;
-//! the six real binaries run under cargo-lambda's local Lambda emulator
+//! the five real binaries run under cargo-lambda's local Lambda emulator
 //! (`cargo lambda watch`); the delay state machine is the one `template.yaml`
 //! deploys, walked state by state ([`crate::walker`]). What AWS would do between
-//! them, the box does the same way: an SNS event to the receptor for each published
-//! alert, an SNS event to the inspector harness for each task on the task topic.
+//! them, the box does the same way, with the template's subscriptions: an SNS event
+//! to the receptor for each published alert; when inspectors are configured (else the
+//! dispatcher has no task topic, as in the template), an SNS event to the inspector
+//! harness for each task on the task topic; when a webhook is configured, an SNS
+//! event to the emitter fan-out for each report on the report topic.
 //!
 //! A test drives it by hand (`publish_alert`, `executions`, `walk`) to look at each
 //! state, or lets [`StackInABox::drive`] do what AWS does on its own: every message
 //! published to the ingest topic goes to the receptor, every execution started is
-//! walked when its Waits are due, every task goes to the harness. Then the box can be
-//! tested from outside, as a deployed stack is (the tester's scenarios do).
+//! walked when its Waits are due, every task goes to the harness and every report to
+//! the fan-out. Then the box can be tested from outside, as a deployed stack is (the
+//! tester's scenarios do).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,8 +55,15 @@ pub struct BoxOptions {
     pub inspector_functions: Vec<String>,
     /// REVIEWER_FUNCTIONS: functions the reviewer invoker invokes (served by the emulator).
     pub reviewer_functions: Vec<String>,
-    /// WEBHOOK_URL.
+    /// WEBHOOK_URL; with one, the emitter fan-out is subscribed to the report topic.
     pub webhook_url: Option<String>,
+    /// REVIEW_WAIT_SECONDS: how long a review waits past its due time for inspections
+    /// still running (the walker retries at [`walker::RETRY_PACE`] times Step
+    /// Functions' speed: at most 600 / RETRY_PACE = 12 s is covered).
+    pub review_wait_secs: u64,
+    /// Tasks are not handed to the harness on their own: a slow or lost delivery. The
+    /// test hands them over with [`StackInABox::deliver_tasks`], or never.
+    pub hold_tasks: bool,
 }
 
 impl Default for BoxOptions {
@@ -64,6 +75,8 @@ impl Default for BoxOptions {
             inspector_functions: vec![],
             reviewer_functions: vec![],
             webhook_url: None,
+            review_wait_secs: 4,
+            hold_tasks: false,
         }
     }
 }
@@ -235,7 +248,11 @@ pub struct StackInABox {
     pub urgent_reports: Subscriber,
     /// Every error message.
     pub errors: Subscriber,
-    tasks: Subscriber,
+    /// The harness's subscription to the task topic (only with inspectors).
+    tasks: Option<Subscriber>,
+    /// The emitter fan-out's subscription to the report topic (only with a webhook).
+    fanout: Option<Subscriber>,
+    hold_tasks: bool,
     /// What is published to the ingest topic, for [`StackInABox::drive`].
     ingest: Subscriber,
     definition: Definition,
@@ -393,8 +410,28 @@ impl StackInABox {
             None,
         )
         .await;
-        let tasks =
-            Subscriber::create(&sdk, &resources.task_topic, &format!("{stack}-tasks"), None).await;
+        // The template's conditional subscriptions: the harness only when inspectors
+        // are configured, the fan-out only when an emitter is.
+        let tasks = if options.inspector_functions.is_empty() {
+            None
+        } else {
+            Some(
+                Subscriber::create(&sdk, &resources.task_topic, &format!("{stack}-tasks"), None)
+                    .await,
+            )
+        };
+        let fanout = match &options.webhook_url {
+            Some(_) => Some(
+                Subscriber::create(
+                    &sdk,
+                    &resources.report_topic,
+                    &format!("{stack}-fanout"),
+                    None,
+                )
+                .await,
+            ),
+            None => None,
+        };
         let ingest = Subscriber::create(
             &sdk,
             &resources.ingest_topic,
@@ -414,7 +451,6 @@ impl StackInABox {
             ("RUST_LOG".into(), "info".into()),
             ("REPORT_TABLE".into(), resources.report_table.clone()),
             ("ERROR_TABLE".into(), resources.error_table.clone()),
-            ("TASK_TOPIC_ARN".into(), resources.task_topic.clone()),
             ("REPORT_TOPIC_ARN".into(), resources.report_topic.clone()),
             ("ERROR_TOPIC_ARN".into(), resources.error_topic.clone()),
             ("STATE_MACHINE_ARN".into(), resources.state_machine.clone()),
@@ -435,7 +471,15 @@ impl StackInABox {
                 "REVIEWER_FUNCTIONS".into(),
                 options.reviewer_functions.join(","),
             ),
+            (
+                "REVIEW_WAIT_SECONDS".into(),
+                options.review_wait_secs.to_string(),
+            ),
         ];
+        // As the template: no inspector, no task topic (a claim is inspected at once).
+        if !options.inspector_functions.is_empty() {
+            env.push(("TASK_TOPIC_ARN".into(), resources.task_topic.clone()));
+        }
         if let Some(p) = &options.policy {
             env.push(("POLICY".into(), p.clone()));
         }
@@ -477,6 +521,8 @@ impl StackInABox {
             urgent_reports,
             errors,
             tasks,
+            fanout,
+            hold_tasks: options.hold_tasks,
             ingest,
             definition,
             substitutions,
@@ -526,11 +572,15 @@ impl StackInABox {
             .unwrap_or_else(|e| panic!("{e}\n{}", self.emulator.log_text()))
     }
 
-    /// [`StackInABox::deliver_tasks`], with the harness's failure as an error.
+    /// [`StackInABox::deliver_tasks`], with the harness's failure as an error. Without
+    /// inspectors the harness is not subscribed: nothing to hand over.
     pub async fn try_deliver_tasks(&self) -> Result<usize, String> {
+        let Some(tasks) = &self.tasks else {
+            return Ok(0);
+        };
         let mut n = 0;
         loop {
-            let got: Vec<Delivered> = self.tasks.drain(Duration::from_millis(300)).await;
+            let got: Vec<Delivered> = tasks.drain(Duration::from_millis(300)).await;
             if got.is_empty() {
                 return Ok(n);
             }
@@ -540,6 +590,21 @@ impl StackInABox {
                 n += 1;
             }
         }
+    }
+
+    /// Hands every report on the report topic to the emitter fan-out, as SNS would when
+    /// it is subscribed (a webhook is configured); returns how many were handed over.
+    pub async fn try_deliver_reports(&self) -> Result<usize, String> {
+        let Some(fanout) = &self.fanout else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for d in fanout.drain(Duration::from_millis(300)).await {
+            self.deliver(&self.resources.report_topic, "emitter-fanout", &d)
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Invokes `function` with `message` as SNS delivers it from `topic`.
@@ -564,8 +629,9 @@ impl StackInABox {
 
     /// Does what AWS does between the functions, in the background, until the returned
     /// [`Driver`] is dropped: messages published to the ingest topic go to the receptor,
-    /// tasks to the harness, and each execution started is walked (concurrently, each
-    /// sleeping through its Waits). What fails is kept in [`Driver::failures`].
+    /// tasks to the harness and reports to the fan-out (when subscribed), and each
+    /// execution started is walked (concurrently, each sleeping through its Waits).
+    /// What fails is kept in [`Driver::failures`].
     pub fn drive(self: &std::sync::Arc<Self>) -> Driver {
         let failures: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
         let sib = self.clone();
@@ -585,7 +651,12 @@ impl StackInABox {
                         fail(e);
                     }
                 }
-                if let Err(e) = sib.try_deliver_tasks().await {
+                if !sib.hold_tasks {
+                    if let Err(e) = sib.try_deliver_tasks().await {
+                        fail(e);
+                    }
+                }
+                if let Err(e) = sib.try_deliver_reports().await {
                     fail(e);
                 }
                 let started = sib.new_executions(&mut walked).await.unwrap_or_else(|e| {
@@ -670,6 +741,20 @@ impl StackInABox {
             .unwrap_or_else(|e| panic!("walk of {name} failed: {e}\n{}", self.emulator.log_text()))
     }
 
+    /// [`StackInABox::walk`] with another runner (one that wraps the box to step in
+    /// between states: deliver held tasks, fail a call).
+    pub async fn walk_with(&self, runner: &dyn TaskRunner, name: &str, input: Value) -> Walk {
+        walker::walk(
+            &self.definition,
+            runner,
+            name,
+            input,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("walk of {name} failed: {e}\n{}", self.emulator.log_text()))
+    }
+
     fn binary_of(&self, substitution: &str) -> Result<&str, (String, String)> {
         let logical = self.substitutions.get(substitution).ok_or_else(|| {
             (
@@ -694,9 +779,15 @@ impl TaskRunner for StackInABox {
     async fn invoke(&self, function: &str, payload: Value) -> Result<Value, (String, String)> {
         let binary = self.binary_of(function)?.to_string();
         let out = self.emulator.invoke(&binary, &payload).await;
-        if binary == "dispatcher" && out.is_ok() {
+        if binary == "dispatcher" && out.is_ok() && !self.hold_tasks {
             // SNS delivers the dispatched tasks to the harness at once.
             self.try_deliver_tasks()
+                .await
+                .map_err(|e| ("Box".to_string(), e))?;
+        }
+        if binary == "reviewer-invoker" && out.is_ok() {
+            // SNS delivers the published report to the emitter fan-out at once.
+            self.try_deliver_reports()
                 .await
                 .map_err(|e| ("Box".to_string(), e))?;
         }

@@ -5,6 +5,11 @@
 //! `sns:publish`, Choice with IsNull/IsPresent/StringEquals/BooleanEquals/NumericEquals,
 //! Pass, Succeed, Fail, Parameters, ResultSelector, ResultPath, Retry, Catch) and
 //! fails loudly on anything else, so a template change cannot pass unwalked.
+//!
+//! A Retry waits as its retrier says (`IntervalSeconds`, `BackoffRate`,
+//! `MaxDelaySeconds`; the longest wait a jitter allows), at [`RETRY_PACE`] times the
+//! speed: a box's delays are seconds where a stack's are minutes, so a retrier that
+//! waits for something (inspections still running) keeps its proportions.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +28,28 @@ pub trait TaskRunner: Send + Sync {
     /// Called before a Wait state ends, with the time it waits for (the walker
     /// sleeps until then, at most `max_wait`).
     async fn before_wait(&self, _state: &str, _until: DateTime<Utc>) {}
+}
+
+/// How many times faster than Step Functions the walk retries (10 s → 200 ms).
+pub const RETRY_PACE: u32 = 50;
+
+/// The wait before retry `attempt` (1 for the first) of `retrier`, as Step Functions
+/// computes it (defaults: 1 s, rate 2.0, no cap), without jitter.
+pub fn retry_delay(retrier: &Value, attempt: u64) -> Duration {
+    let interval = retrier
+        .get("IntervalSeconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0);
+    let rate = retrier
+        .get("BackoffRate")
+        .and_then(Value::as_f64)
+        .unwrap_or(2.0);
+    let cap = retrier
+        .get("MaxDelaySeconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::INFINITY);
+    let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+    Duration::from_secs_f64((interval * rate.powi(exponent)).min(cap))
 }
 
 /// One state entered.
@@ -371,7 +398,13 @@ pub async fn walk(
                 })
             }
             "Task" => {
-                let resource = state.get("Resource").and_then(Value::as_str).unwrap_or("");
+                // template.yaml writes the partition as a substitution
+                // (`arn:${Partition}:states:::…`); the walk plays the aws partition.
+                let resource = state
+                    .get("Resource")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .replace("arn:${Partition}:", "arn:aws:");
                 let params = state
                     .get("Parameters")
                     .cloned()
@@ -379,7 +412,7 @@ pub async fn walk(
                 let args = apply_template(&params, &data, &context, &keep)?;
                 let mut attempts: BTreeMap<usize, u64> = BTreeMap::new();
                 let outcome = loop {
-                    let r = match resource {
+                    let r = match resource.as_str() {
                         "arn:aws:states:::lambda:invoke" => {
                             let f = args
                                 .get("FunctionName")
@@ -422,7 +455,7 @@ pub async fn walk(
                                 state: format!("{current} (retry {n})"),
                                 input: data.clone(),
                             });
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            tokio::time::sleep(retry_delay(rt, *n) / RETRY_PACE).await;
                             continue;
                         }
                     }
@@ -506,6 +539,117 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t, json!({"p": "n", "f": "${F}"}));
+    }
+
+    #[test]
+    fn retries_wait_as_the_retrier_says() {
+        let r = json!({"IntervalSeconds": 10, "BackoffRate": 1.5, "MaxDelaySeconds": 60});
+        let waits: Vec<f64> = (1..=6).map(|n| retry_delay(&r, n).as_secs_f64()).collect();
+        assert_eq!(waits, [10.0, 15.0, 22.5, 33.75, 50.625, 60.0]);
+        assert_eq!(retry_delay(&json!({}), 3), Duration::from_secs(4));
+        assert_eq!(retry_delay(&r, 1) / RETRY_PACE, Duration::from_millis(200));
+    }
+
+    /// The dispatcher and reviewer invoker as the template's machine sees them: a plan
+    /// for `version`, and a review that finds inspections pending `pending` times.
+    struct Steps {
+        version: u32,
+        pending: std::sync::atomic::AtomicU32,
+        fail: Option<&'static str>,
+    }
+
+    #[async_trait::async_trait]
+    impl TaskRunner for Steps {
+        async fn invoke(&self, f: &str, payload: Value) -> Result<Value, (String, String)> {
+            match f {
+                "DispatcherArn" => {
+                    assert_eq!(payload["job"]["job"], "dispatch", "{payload}");
+                    Ok(json!({"report_id": "r", "version": self.version,
+                              "review_at": "2000-01-01T00:00:00Z"}))
+                }
+                "ReviewerInvokerArn" => {
+                    assert_eq!(payload["report_id"], "r", "{payload}");
+                    assert_eq!(payload["publisher"], "dispatch-r", "{payload}");
+                    if let Some(kind) = self.fail {
+                        return Err((kind.into(), "no".into()));
+                    }
+                    let left = self.pending.load(std::sync::atomic::Ordering::SeqCst);
+                    if left > 0 {
+                        self.pending
+                            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                        return Err(("InspectionsPending".into(), "1 pending".into()));
+                    }
+                    let published = payload["version"] != 0;
+                    Ok(
+                        json!({"published": published, "version": payload["version"],
+                              "severity": if published { json!("urgent") } else { Value::Null }}),
+                    )
+                }
+                other => panic!("the machine invokes {other}"),
+            }
+        }
+        async fn publish(&self, t: &str, _m: Value) -> Result<Value, (String, String)> {
+            assert_eq!(t, "ErrorTopicArn");
+            Ok(json!({"MessageId": "m"}))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_template_s_machine_takes_four_transitions_on_every_path() {
+        let root = crate::stack_box::workspace_root();
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let (definition, subs) = definition_from_template(&template).unwrap();
+        assert_eq!(
+            subs.get("ReviewerInvokerArn").map(String::as_str),
+            Some("ReviewerInvokerFunction")
+        );
+        let input = json!({"job": {"job": "dispatch", "report_id": "r", "message_id": "m"},
+                           "dispatch_at": "2000-01-01T00:00:00Z"});
+        let run = |version, pending, fail| {
+            let (definition, input) = (definition.clone(), input.clone());
+            async move {
+                let steps = Steps {
+                    version,
+                    pending: std::sync::atomic::AtomicU32::new(pending),
+                    fail,
+                };
+                walk(
+                    &definition,
+                    &steps,
+                    "dispatch-r",
+                    input,
+                    Duration::from_secs(1),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let four = [
+            "WaitInspectionDelay",
+            "Dispatch",
+            "WaitReviewDelay",
+            "Review",
+        ];
+        // A review due, and none (an alert that only added attributes): the same walk.
+        for version in [1, 0] {
+            let w = run(version, 0, None).await;
+            assert_eq!(w.path(), four, "version {version}");
+            assert_eq!(w.transitions(), 4);
+            assert_eq!(w.end, "End");
+            assert_eq!(w.output["result"]["version"], version);
+            assert_eq!(w.output["review"]["report_id"], "r");
+        }
+        // Inspections pending: the Review retries, on its own schedule.
+        let w = run(1, 2, None).await;
+        assert_eq!(
+            w.path(),
+            [&four[..], &["Review (retry 1)", "Review (retry 2)"]].concat()
+        );
+        assert_eq!(w.output["result"]["published"], true);
+        // A failure that is no retry's: caught, published with the state, failed.
+        let w = run(1, 0, Some("Permanent")).await;
+        assert_eq!(w.path(), [&four[..], &["PublishError", "Failed"]].concat());
+        assert_eq!(w.end, "Fail");
     }
 
     struct Echo;

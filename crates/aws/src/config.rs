@@ -40,6 +40,11 @@ pub const INSPECTOR_TIMEOUT_SECONDS: &str = "INSPECTOR_TIMEOUT_SECONDS";
 pub const REVIEWER_FUNCTIONS: &str = "REVIEWER_FUNCTIONS";
 /// Rego policy text (package `alertresponder.review`).
 pub const POLICY: &str = "POLICY";
+/// Seconds a review waits past its due time for the report's pending inspections
+/// (default 300; the state machine's retries of `InspectionsPending` cover 600).
+pub const REVIEW_WAIT_SECONDS: &str = "REVIEW_WAIT_SECONDS";
+/// Longest review wait the state machine's retries cover.
+pub const MAX_REVIEW_WAIT: Duration = Duration::from_secs(600);
 /// URL of the built-in webhook emitter (empty: none).
 pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
 
@@ -73,8 +78,10 @@ pub const BINARIES: &[EnvSpec] = &[
     },
     EnvSpec {
         binary: "dispatcher",
-        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN, TASK_TOPIC_ARN],
+        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
+        // Without TASK_TOPIC_ARN (a stack with no inspector) claims need no task.
         optional: &[
+            TASK_TOPIC_ARN,
             REVIEW_DELAY_SECONDS,
             MAX_ATTRIBUTES_PER_REPORT,
             RECORD_TTL_DAYS,
@@ -92,17 +99,7 @@ pub const BINARIES: &[EnvSpec] = &[
         ],
     },
     EnvSpec {
-        binary: "compiler",
-        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
-        optional: &[RECORD_TTL_DAYS],
-    },
-    EnvSpec {
         binary: "reviewer-invoker",
-        required: &[],
-        optional: &[REVIEWER_FUNCTIONS, POLICY],
-    },
-    EnvSpec {
-        binary: "emitter-fanout",
         required: &[
             REPORT_TABLE,
             ERROR_TABLE,
@@ -110,7 +107,18 @@ pub const BINARIES: &[EnvSpec] = &[
             REPORT_TOPIC_ARN,
             STATE_MACHINE_ARN,
         ],
-        optional: &[REVIEW_DELAY_SECONDS, RECORD_TTL_DAYS, WEBHOOK_URL],
+        optional: &[
+            REVIEWER_FUNCTIONS,
+            POLICY,
+            REVIEW_DELAY_SECONDS,
+            REVIEW_WAIT_SECONDS,
+            RECORD_TTL_DAYS,
+        ],
+    },
+    EnvSpec {
+        binary: "emitter-fanout",
+        required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
+        optional: &[RECORD_TTL_DAYS, WEBHOOK_URL],
     },
 ];
 
@@ -160,6 +168,8 @@ pub struct StackConfig {
     pub policy: Option<String>,
     /// Webhook emitter URL.
     pub webhook_url: Option<String>,
+    /// How long a review waits past its due time for pending inspections.
+    pub review_wait: Duration,
 }
 
 impl StackConfig {
@@ -255,6 +265,16 @@ impl StackConfig {
                 });
             }
         }
+        let review_wait = Duration::from_secs(number(REVIEW_WAIT_SECONDS, 300)?);
+        if review_wait > MAX_REVIEW_WAIT {
+            return Err(AwsError::Config {
+                name: REVIEW_WAIT_SECONDS.into(),
+                message: format!(
+                    "must be at most {} (the state machine's retries wait no longer)",
+                    MAX_REVIEW_WAIT.as_secs()
+                ),
+            });
+        }
         Ok(StackConfig {
             report_table: get(REPORT_TABLE)?,
             error_table: get(ERROR_TABLE)?,
@@ -269,6 +289,7 @@ impl StackConfig {
             reviewer_functions: list(REVIEWER_FUNCTIONS)?,
             policy: get(POLICY)?,
             webhook_url: get(WEBHOOK_URL)?,
+            review_wait,
         })
     }
 
@@ -303,7 +324,7 @@ mod tests {
     #[test]
     fn malformed_number_is_named() {
         let err = StackConfig::from_lookup(
-            "compiler",
+            "emitter-fanout",
             lookup(&[
                 (REPORT_TABLE, "t"),
                 (ERROR_TABLE, "e"),
@@ -313,6 +334,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("RECORD_TTL_DAYS"), "{err}");
+    }
+
+    #[test]
+    fn a_review_wait_longer_than_the_state_machine_retries_is_refused() {
+        let env = |wait: &'static str| {
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn"),
+                (REPORT_TOPIC_ARN, "arn"),
+                (STATE_MACHINE_ARN, "arn"),
+                (REVIEW_WAIT_SECONDS, wait),
+            ])
+        };
+        let ok = StackConfig::from_lookup("reviewer-invoker", env("600")).unwrap();
+        assert_eq!(ok.review_wait, Duration::from_secs(600));
+        let err = StackConfig::from_lookup("reviewer-invoker", env("601")).unwrap_err();
+        assert!(err.to_string().contains(REVIEW_WAIT_SECONDS), "{err}");
     }
 
     #[test]
@@ -335,7 +374,14 @@ mod tests {
         assert_eq!(c.task_topic_arn, None);
         let r = StackConfig::from_lookup(
             "reviewer-invoker",
-            lookup(&[(REVIEWER_FUNCTIONS, " a, arn:b ,,")]),
+            lookup(&[
+                (REPORT_TABLE, "t"),
+                (ERROR_TABLE, "e"),
+                (ERROR_TOPIC_ARN, "arn"),
+                (REPORT_TOPIC_ARN, "arn"),
+                (STATE_MACHINE_ARN, "arn"),
+                (REVIEWER_FUNCTIONS, " a, arn:b ,,"),
+            ]),
         )
         .unwrap();
         assert_eq!(r.reviewer_functions, vec!["a", "arn:b"]);
@@ -421,6 +467,7 @@ mod tests {
         ("AggregationWindow", AGGREGATION_WINDOW_SECONDS),
         ("MaxDepth", MAX_DEPTH),
         ("MaxAttributesPerReport", MAX_ATTRIBUTES_PER_REPORT),
+        ("ReviewWait", REVIEW_WAIT_SECONDS),
     ];
 
     #[test]
@@ -462,6 +509,7 @@ mod tests {
                 assert!(!s.optional.contains(r), "{} {r}", s.binary);
             }
         }
-        assert_eq!(BINARIES.len(), 6);
+        // Compile, review and publish are one state (one function): five functions.
+        assert_eq!(BINARIES.len(), 5);
     }
 }

@@ -4,12 +4,15 @@
 //! [`lambda::LambdaReviewer`]); configuration from the environment ([`config`],
 //! validated by core's `Settings::validate`); a function's pipeline assembled from it
 //! ([`stack`], whose error sink is the error table then the error topic:
-//! [`stack::TableThenTopic`]); and the Lambda-edge handlers the six binaries run
+//! [`stack::TableThenTopic`]); the EventBridge events the receptor takes (GuardDuty
+//! findings: [`eventbridge`]; delay executions that closed without success:
+//! [`execution_events`]); and the Lambda-edge handlers the five binaries run
 //! ([`handlers`]).
 
 pub mod config;
 pub mod error;
 pub mod eventbridge;
+pub mod execution_events;
 
 pub use config::StackConfig;
 pub use error::AwsError;

@@ -1,7 +1,7 @@
 //! SNS adapters: the task bus, the report bus (with message attributes that
 //! subscribers filter on) and the error topic.
 
-use alertresponder_core::fit::fit_report;
+use alertresponder_core::fit::{fit_error_record, fit_report};
 use alertresponder_core::ports::{ReportBus, TaskBus};
 use alertresponder_core::{CoreError, ErrorRecord, Report, Task};
 use async_trait::async_trait;
@@ -178,9 +178,12 @@ impl SnsErrorTopic {
         }
     }
 
-    /// Publishes one error record, with message attribute `stage`.
+    /// Publishes one error record, with message attribute `stage`. The pipeline's
+    /// records fit already (`pipeline::MAX_ERROR_INPUT_BYTES`); one that would not is
+    /// published with its input cut further and `input_truncated` set, never refused.
     pub async fn publish_error(&self, record: &ErrorRecord) -> Result<(), AwsError> {
-        let body = serde_json::to_string(record).map_err(|e| AwsError::Malformed {
+        let fitted = fit_error_record(record, MAX_MESSAGE_BYTES);
+        let body = serde_json::to_string(&fitted).map_err(|e| AwsError::Malformed {
             what: "error record".into(),
             message: e.to_string(),
         })?;

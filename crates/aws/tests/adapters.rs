@@ -4,12 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alertresponder_aws::dynamo::DynamoStore;
 use alertresponder_aws::lambda::{LambdaInspector, LambdaReviewer};
-use alertresponder_aws::sfn::{execution_name, SfnScheduler};
+use alertresponder_aws::sfn::{
+    execution_name, execution_name_at, SfnScheduler, MAX_EXECUTIONS_PER_JOB,
+};
 use alertresponder_aws::sns::{SnsErrorTopic, SnsReportBus, SnsTaskBus};
 use alertresponder_aws::stack::TableThenTopic;
 use alertresponder_aws_testkit::{
@@ -225,6 +228,120 @@ async fn scheduling_a_job_twice_starts_one_execution_that_really_runs_with_its_i
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
+}
+
+/// The executions of `arn`, by name, with their status and input.
+async fn executions(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+) -> BTreeMap<String, (aws_sdk_sfn::types::ExecutionStatus, Value)> {
+    let list = sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for e in list.executions {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(&e.execution_arn)
+            .send()
+            .await
+            .unwrap();
+        let input = serde_json::from_str(d.input.as_deref().unwrap()).unwrap();
+        out.insert(e.name, (d.status, input));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_review_whose_execution_closed_without_success_gets_a_successor_not_a_block() {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    // Executions are not run: they stay RUNNING until stopped.
+    let moto = Moto::start(false);
+    let sdk = moto.sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let definition = json!({
+        "StartAt": "WaitInspectionDelay",
+        "States": {
+            "WaitInspectionDelay": {"Type": "Wait", "TimestampPath": "$.dispatch_at", "Next": "Done"},
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    let arn = sfn
+        .create_state_machine()
+        .name(unique("delay"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/delay")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let scheduler = SfnScheduler::new(sfn.clone(), &arn);
+    let review = Job::Review {
+        report_id: "r1".into(),
+        version: 2,
+    };
+    let due = Utc::now() + chrono::Duration::seconds(300);
+    scheduler.schedule(&review, due).await.unwrap();
+    let first = execution_name(&review);
+    let before = executions(&sfn, &arn).await;
+    assert_eq!(before.keys().collect::<Vec<_>>(), vec![&first]);
+    let stop = |name: String| {
+        let sfn = sfn.clone();
+        let arn = arn.replace(":stateMachine:", ":execution:");
+        async move {
+            sfn.stop_execution()
+                .execution_arn(format!("{arn}:{name}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    stop(first.clone()).await;
+
+    // The name is taken by an ABORTED execution: the review starts again, as the
+    // successor, with the same job.
+    scheduler.schedule(&review, due).await.unwrap();
+    let after = executions(&sfn, &arn).await;
+    let second = execution_name_at(&review, 2);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[&first].0, ExecutionStatus::Aborted);
+    let (status, input) = &after[&second];
+    assert_eq!(*status, ExecutionStatus::Running);
+    assert_eq!(input["job"], before[&first].1["job"]);
+    assert_eq!(
+        input["job"],
+        json!({"job": "review", "report_id": "r1", "version": 2})
+    );
+    assert_eq!(input["review_at"], before[&first].1["review_at"]);
+
+    // While the successor runs, scheduling again (a later alert, a concurrent
+    // scheduler) starts nothing more.
+    scheduler.schedule(&review, due).await.unwrap();
+    scheduler.schedule(&review, due).await.unwrap();
+    assert_eq!(executions(&sfn, &arn).await.len(), 2);
+
+    // Each execution that closes without success has one successor, up to the bound;
+    // past it, a clear error that a retry would not cure.
+    for attempt in 2..=MAX_EXECUTIONS_PER_JOB {
+        stop(execution_name_at(&review, attempt)).await;
+        let scheduled = scheduler.schedule(&review, due).await;
+        if attempt < MAX_EXECUTIONS_PER_JOB {
+            scheduled.unwrap();
+            assert_eq!(executions(&sfn, &arn).await.len() as u32, attempt + 1);
+        } else {
+            let err = scheduled.unwrap_err();
+            assert!(!err.is_retryable(), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("report r1 version 2"), "{text}");
+            assert_eq!(
+                executions(&sfn, &arn).await.len() as u32,
+                MAX_EXECUTIONS_PER_JOB
+            );
+        }
+    }
 }
 
 #[tokio::test]

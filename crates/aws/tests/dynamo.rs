@@ -109,6 +109,7 @@ async fn every_item_has_a_ttl_and_an_error_put_twice_is_one_item() {
         .put_inspection(&id, &inspection("10.0.0.1", "geo", InspectionStatus::Ok))
         .await
         .unwrap();
+    store.mark_inspected(&id, &attr("10.0.0.1")).await.unwrap();
     store
         .mark_published(&report(&id, 1, Severity::Safe), "p")
         .await
@@ -131,8 +132,9 @@ async fn every_item_has_a_ttl_and_an_error_put_twice_is_one_item() {
             panic!("{key} has no numeric {TTL_ATTRIBUTE}");
         };
         let at: i64 = at.parse().unwrap();
-        // The open-report item outlives its window (one hour here) by the TTL.
-        let extra = if item[SK].as_s().unwrap() == "open" {
+        // The open-report and meta items outlive the window (one hour here) by the
+        // TTL: no join moves the meta's.
+        let extra = if ["open", "meta"].contains(&item[SK].as_s().unwrap().as_str()) {
             3600
         } else {
             0
@@ -142,6 +144,124 @@ async fn every_item_has_a_ttl_and_an_error_put_twice_is_one_item() {
             "{key}: {TTL_ATTRIBUTE} {at}, now {now}"
         );
     }
+}
+
+/// The raw items of a report's partition, by sort key.
+async fn partition(
+    f: &Fixture,
+    report_id: &str,
+) -> HashMap<String, HashMap<String, AttributeValue>> {
+    f.raw_items(&f.report_table)
+        .await
+        .into_iter()
+        .filter(|i| i[PK].as_s().unwrap() == &format!("report#{report_id}"))
+        .map(|i| (i[SK].as_s().unwrap().clone(), i))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_joining_alert_writes_its_own_items_only_never_the_meta() {
+    let f = fixture().await;
+    let store = &f.store;
+    let opener = admitted(store, "alert:a", "m0", &alert("r", &["10.0.0.1"]), t(0)).await;
+    let id = opener.meta.id;
+    let before = partition(&f, &id).await;
+    let meta_before = before["meta"].clone();
+    assert!(
+        !meta_before.contains_key("alert_count"),
+        "no alert count is kept: {meta_before:?}"
+    );
+    // 20 joins, half naming the opener's attribute again, half one of their own.
+    for i in 1..=20 {
+        let value = if i % 2 == 0 {
+            "10.0.0.1".to_string()
+        } else {
+            format!("10.0.1.{i}")
+        };
+        let joined = admitted(
+            store,
+            "alert:a",
+            &format!("m{i}"),
+            &alert("r", &[&value]),
+            t(i),
+        )
+        .await;
+        assert!(joined.inserted);
+        assert_eq!(joined.knows_all_attributes, i % 2 == 0, "m{i}");
+    }
+    let after = partition(&f, &id).await;
+    assert_eq!(
+        after["meta"], meta_before,
+        "the meta item is untouched by joins"
+    );
+    // 21 alerts and 11 mentions (the opener's, and one per odd join), each new item
+    // with a TTL of its own.
+    let now = Utc::now().timestamp();
+    let ttl = TTL.as_secs() as i64;
+    let new: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert_eq!(new.len(), 20 + 10, "{new:?}");
+    for sk in new {
+        let Some(AttributeValue::N(at)) = after[sk].get(TTL_ATTRIBUTE) else {
+            panic!("{sk} has no numeric {TTL_ATTRIBUTE}");
+        };
+        let at: i64 = at.parse().unwrap();
+        assert!((now + ttl - 60..=now + ttl + 5).contains(&at), "{sk}: {at}");
+    }
+    let mention = &after[&format!("mention#{}", attr("10.0.0.1").hash())];
+    assert_eq!(
+        mention["message_id"].as_s().unwrap(),
+        "m0",
+        "the first to name it"
+    );
+    assert_eq!(
+        store.report_counts(&id).await.unwrap(),
+        Some(ReportCounts {
+            alerts: 21,
+            attributes: 0
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_writes_the_mentions_a_crash_after_the_alert_put_left_out() {
+    let f = fixture().await;
+    let store = &f.store;
+    let id = opened(store, "alert:a", "m0", t(0)).await.id;
+    let a = alert("r", &["10.0.0.1", "10.0.0.2"]);
+    assert!(admitted(store, "alert:a", "m1", &a, t(1)).await.inserted);
+    // As if the receptor died after its alert put, before its mention puts.
+    for v in ["10.0.0.1", "10.0.0.2"] {
+        f.client
+            .delete_item()
+            .table_name(&f.report_table)
+            .key(PK, AttributeValue::S(format!("report#{id}")))
+            .key(SK, AttributeValue::S(format!("mention#{}", attr(v).hash())))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Meanwhile another message names one of them: unknown, so it dispatches it.
+    let other = admitted(store, "alert:a", "m2", &alert("r", &["10.0.0.2"]), t(2)).await;
+    assert!(other.inserted && !other.knows_all_attributes);
+    let redelivered = admitted(store, "alert:a", "m1", &a, t(3)).await;
+    assert!(!redelivered.inserted);
+    assert_eq!(redelivered.received_at, t(1));
+    assert!(!redelivered.knows_all_attributes, "it still dispatches");
+    let items = partition(&f, &id).await;
+    let by = |v: &str| {
+        items[&format!("mention#{}", attr(v).hash())]["message_id"]
+            .as_s()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("10.0.0.1"), "m1", "written by the redelivery");
+    assert_eq!(by("10.0.0.2"), "m2", "left to the one that wrote it first");
+    // Now known to others.
+    assert!(
+        admitted(store, "alert:a", "m3", &a, t(4))
+            .await
+            .knows_all_attributes
+    );
 }
 
 /// Text that gzip barely shrinks (a xorshift stream in hex).
@@ -252,8 +372,14 @@ async fn load_report_returns_everything_in_order_across_pages() {
     }
 
     let state = store.load_report(&id).await.unwrap().unwrap();
-    assert_eq!(state.meta.alert_count, 30);
-    assert_eq!(state.meta.attribute_count, 3);
+    // Counted across pages too.
+    assert_eq!(
+        store.report_counts(&id).await.unwrap(),
+        Some(ReportCounts {
+            alerts: 30,
+            attributes: 3
+        })
+    );
     assert_eq!(state.alerts.len(), 30);
     assert!(state.alerts == alerts, "alerts in the order received");
     let values: Vec<&str> = state.attributes.iter().map(|a| a.value.as_str()).collect();
@@ -399,16 +525,13 @@ async fn the_pipeline_handlers_run_end_to_end_on_the_dynamodb_store() {
             .map(|(rep, _)| rep),
         Some(r.clone())
     );
-    // What the handlers decided on: one read of the meta.
+    // What the handlers decided on: the meta and the counts.
     let meta = f.store.report_meta(&r.id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            meta.alert_count,
-            meta.attribute_count,
-            meta.published_version
-        ),
-        (2, 6, 1)
-    );
+    assert_eq!(meta.published_version, 1);
+    let counts = f.store.report_counts(&r.id).await.unwrap().unwrap();
+    assert_eq!((counts.alerts, counts.attributes), (2, 6));
+    let state = f.store.load_report(&r.id).await.unwrap().unwrap();
+    assert!(state.pending.is_empty(), "every inspection marked");
     // Reviewing the same version again publishes nothing new.
     let outcome = pipeline::review(&p, &r.id, 1, "someone else")
         .await
@@ -434,4 +557,114 @@ async fn the_pipeline_handlers_run_end_to_end_on_the_dynamodb_store() {
     assert_eq!(published[0].version, 2);
     assert_eq!(published[0].alerts.len(), 3);
     assert_eq!(published[0].previous_result, Some(r.result.clone()));
+}
+
+/// Answers a section of 1 MiB between two small ones, and discovers an attribute of
+/// 1 MiB beside a small one: more than a DynamoDB item takes.
+struct Oversized;
+
+#[async_trait]
+impl Inspector for Oversized {
+    fn name(&self) -> &str {
+        "oversized"
+    }
+    async fn inspect(&self, task: &Task) -> Result<Inspection, PluginError> {
+        let small = SectionDraft {
+            section_type: "host".into(),
+            content: json!({ "ipaddr": [task.attribute.value] }),
+        };
+        let domain = |value: String| Attribute {
+            attr_type: "domain".into(),
+            key: "resolved".into(),
+            value,
+            context: vec!["remote".into()],
+            timestamp: None,
+        };
+        Ok(Inspection {
+            sections: vec![
+                small.clone(),
+                SectionDraft {
+                    section_type: "binary".into(),
+                    content: json!({ "dump": noise(1024 * 1024) }),
+                },
+                small,
+            ],
+            new_attributes: vec![domain(noise(1024 * 1024)), domain("found.example".into())],
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_inspector_answer_of_a_mebibyte_is_stored_cut_and_every_record_written() {
+    let f = fixture().await;
+    let id = opened(&f.store, "alert:a", "m1", t(0)).await.id;
+    f.store
+        .claim_attribute(&id, &attr("10.0.0.1"), "d", 10)
+        .await
+        .unwrap();
+    let task = Task {
+        report_id: id.clone(),
+        attribute: attr("10.0.0.1"),
+        depth: 0,
+    };
+    let inspectors: Vec<Arc<dyn Inspector>> = vec![Arc::new(Oversized), Arc::new(Resolver)];
+    let tasks = memory::MemoryTaskBus::new();
+    pipeline::inspect(
+        &f.store,
+        &tasks,
+        &inspectors,
+        &ManualClock::new(t(10)),
+        &Settings::default(),
+        &task,
+    )
+    .await
+    .unwrap();
+
+    let state = f.store.load_report(&id).await.unwrap().unwrap();
+    let sections: Vec<(&str, &str)> = state
+        .sections
+        .iter()
+        .map(|s| (s.author.as_str(), s.section_type.as_str()))
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            ("oversized", "host"),
+            ("oversized", "binary"),
+            ("oversized", "host"),
+            ("resolver", "host")
+        ]
+    );
+    let cut = state.sections[1].content["cut"].as_str().unwrap();
+    assert!(cut.contains("exceeded the 65536-byte bound"), "{cut}");
+    let records: Vec<(&str, InspectionStatus)> = state
+        .inspections
+        .iter()
+        .map(|r| (r.inspector.as_str(), r.status))
+        .collect();
+    assert!(
+        records.contains(&("oversized", InspectionStatus::Ok))
+            && records.contains(&("resolver", InspectionStatus::Ok))
+            && records.contains(&("alertresponder", InspectionStatus::Skipped)),
+        "{records:?}"
+    );
+    let oversized = state
+        .inspections
+        .iter()
+        .find(|r| r.inspector == "oversized")
+        .unwrap();
+    assert!(
+        oversized
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("section 1 cut"),
+        "{oversized:?}"
+    );
+    let fed: Vec<String> = tasks
+        .take()
+        .into_iter()
+        .map(|t| t.attribute.value)
+        .collect();
+    assert_eq!(fed, ["found.example", "10.0.0.1.example"]);
 }

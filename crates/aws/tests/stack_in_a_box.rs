@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use alertresponder_aws_testkit::stack_box::{BoxOptions, StackInABox};
-use alertresponder_aws_testkit::walker::Walk;
+use alertresponder_aws_testkit::walker::{TaskRunner, Walk};
 use alertresponder_aws_testkit::Subscriber;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde_json::{json, Value};
@@ -39,14 +39,12 @@ fn alert(key: &str, ip: &str) -> String {
     .to_string()
 }
 
-const FULL_PATH: [&str; 7] = [
+/// Every path: four billed transitions (compile, review and publish are one state).
+const FULL_PATH: [&str; 4] = [
     "WaitInspectionDelay",
     "Dispatch",
-    "NeedsReview",
     "WaitReviewDelay",
-    "Compile",
     "Review",
-    "Publish",
 ];
 
 /// How long a subscriber must stay quiet before its queue counts as drained.
@@ -139,8 +137,10 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     // 3. Walk the execution through the template's states.
     let walk = sib.walk(&name, input).await;
     assert_path(&walk, &FULL_PATH);
+    assert_eq!(walk.output["result"]["published"], true, "{}", walk.output);
+    assert_eq!(walk.output["result"]["version"], 1, "{}", walk.output);
     assert_eq!(
-        walk.output["published"]["published"], true,
+        walk.output["result"]["severity"], "urgent",
         "{}",
         walk.output
     );
@@ -190,22 +190,31 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
         "a subscriber filtering on safe gets nothing"
     );
 
-    // 5. The Publish state retried: by the same execution it re-publishes the version
+    // 5. The Review state retried: by the same execution it re-publishes the version
     //    it marked (a crash between marking and publishing loses nothing); by another
     //    execution, nothing.
-    let publish_input = &walk
+    let review_input = &walk
         .steps
         .iter()
-        .find(|s| s.state == "Publish")
+        .find(|s| s.state == "Review")
         .unwrap()
         .input;
-    let retry = |publisher: &str| json!({"compiled": publish_input["compiled"], "result": publish_input["result"], "publisher": publisher});
+    let plan = &review_input["review"];
+    let retry = |publisher: &str| {
+        json!({
+            "report_id": plan["report_id"],
+            "version": plan["version"],
+            "review_at": plan["review_at"],
+            "publisher": publisher,
+        })
+    };
     let same = sib
         .emulator
-        .invoke("emitter-fanout", &retry(&name))
+        .invoke("reviewer-invoker", &retry(&name))
         .await
         .unwrap();
     assert_eq!(same["published"], false, "{same}");
+    assert_eq!(same["version"], 1, "{same}");
     let (_, _, again) = only_message(&sib.reports).await;
     assert_eq!(
         again, sent,
@@ -213,7 +222,7 @@ async fn an_alert_walks_every_state_down_to_the_report_topic() {
     );
     let other = sib
         .emulator
-        .invoke("emitter-fanout", &retry("review-someone-else"))
+        .invoke("reviewer-invoker", &retry("review-someone-else"))
         .await
         .unwrap();
     assert_eq!(other["published"], false, "{other}");
@@ -300,4 +309,260 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
         vec!["198.51.100.7", "10.0.1.23"]
     );
     assert_eq!(attributes["detector"], "guardduty");
+}
+
+/// The event EventBridge delivers to the receptor when execution `name` of the box's
+/// delay state machine closes: the fixture's shape ("Step Functions Execution Status
+/// Change", as AWS documents it) with what Step Functions (moto) says of the execution.
+async fn execution_status_change(
+    sib: &StackInABox,
+    sfn: &aws_sdk_sfn::Client,
+    name: &str,
+) -> Value {
+    let arn = format!(
+        "{}:{name}",
+        sib.resources
+            .state_machine
+            .replace(":stateMachine:", ":execution:")
+    );
+    let d = sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut event: Value = serde_json::from_str(include_str!(
+        "fixtures/eventbridge-sfn-execution-failed.json"
+    ))
+    .unwrap();
+    event["id"] = json!(format!("event-of-{name}"));
+    event["resources"] = json!([arn]);
+    let detail = &mut event["detail"];
+    detail["executionArn"] = json!(arn);
+    detail["stateMachineArn"] = json!(sib.resources.state_machine);
+    detail["name"] = json!(name);
+    detail["status"] = json!(d.status.as_str());
+    detail["input"] = json!(d.input);
+    detail["error"] = json!(d.error);
+    detail["cause"] = json!(d.cause);
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_execution_that_ends_without_success_is_kept_and_its_job_started_again() {
+    let sib = StackInABox::start(BoxOptions::default()).await;
+    let out = sib
+        .publish_alert(&alert("i-0aborted", "198.51.100.9"))
+        .await
+        .unwrap_or_else(|e| panic!("receptor: {e:?}\n{}", sib.emulator.log_text()));
+    assert_eq!(out["received"], 1, "{out}");
+    let executions = sib.executions().await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let (name, input) = executions[0].clone();
+
+    // The execution ends without success (moto does not run executions: it is stopped).
+    let sfn = aws_sdk_sfn::Client::new(&sib.sdk);
+    let arn = sib
+        .resources
+        .state_machine
+        .replace(":stateMachine:", ":execution:");
+    sfn.stop_execution()
+        .execution_arn(format!("{arn}:{name}"))
+        .send()
+        .await
+        .unwrap();
+    let event = execution_status_change(&sib, &sfn, &name).await;
+    assert_eq!(event["detail"]["status"], "ABORTED");
+    let out = sib
+        .emulator
+        .invoke("receptor", &event)
+        .await
+        .unwrap_or_else(|e| panic!("receptor: {e:?}\n{}", sib.emulator.log_text()));
+    assert_eq!(out["failed_executions"], 1, "{out}");
+
+    // Kept: an error record with the execution's input, on the error topic with its stage.
+    let (record, attributes, _) = only_message(&sib.errors).await;
+    assert_eq!(attributes["stage"], "execution");
+    assert_eq!(record["id"], json!(name));
+    let kept: Value = serde_json::from_str(record["input"].as_str().unwrap()).unwrap();
+    assert_eq!(kept, input);
+    let error = record["error"].as_str().unwrap();
+    assert!(error.contains("ended ABORTED"), "{error}");
+    assert!(error.contains("scheduled again"), "{error}");
+
+    // Started again: the job's successor, which walks down to the report.
+    let successor = format!("{name}-2");
+    let started = sib.executions().await;
+    assert_eq!(started.len(), 2, "{started:?}");
+    let (_, successor_input) = started
+        .iter()
+        .find(|(n, _)| *n == successor)
+        .unwrap_or_else(|| panic!("no execution {successor}: {started:?}"))
+        .clone();
+    assert_eq!(successor_input["job"], input["job"]);
+
+    // EventBridge delivers at least once: a redelivery starts nothing more, and its
+    // record is the same (id, stage), replaced in place.
+    let again = sib.emulator.invoke("receptor", &event).await.unwrap();
+    assert_eq!(again["failed_executions"], 1, "{again}");
+    assert_eq!(sib.executions().await.len(), 2);
+    let (again_record, _, _) = only_message(&sib.errors).await;
+    assert_eq!(
+        (&again_record["id"], &again_record["stage"]),
+        (&record["id"], &record["stage"])
+    );
+
+    let walk = sib.walk(&successor, successor_input).await;
+    assert_ne!(walk.end, "Fail", "{:?}: {}", walk.path(), walk.output);
+    let (report, _, _) = only_message(&sib.reports).await;
+    assert_eq!(report["alerts"][0]["alert_key"], "i-0aborted");
+}
+
+/// The box, with tasks the harness gets only when the Review state first finds the
+/// report's inspections pending: a slow inspector (its task delivered late).
+struct SlowInspection<'a> {
+    sib: &'a StackInABox,
+    delivered: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TaskRunner for SlowInspection<'_> {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, (String, String)> {
+        let out = self.sib.invoke(function, payload).await;
+        if matches!(&out, Err((kind, _)) if kind == "InspectionsPending") {
+            let n = self.sib.deliver_tasks().await;
+            self.delivered
+                .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        }
+        out
+    }
+
+    async fn publish(&self, topic: &str, message: Value) -> Result<Value, (String, String)> {
+        self.sib.publish(topic, message).await
+    }
+}
+
+/// The inspection records of `report` with `status`, as (inspector, attribute value).
+fn inspections_with<'a>(report: &'a Value, status: &str) -> Vec<(&'a str, &'a str)> {
+    report["inspections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| {
+            (
+                r["inspector"].as_str().unwrap(),
+                r["attribute"]["value"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_waits_for_its_inspections_and_past_the_review_wait_shows_them_timed_out() {
+    let webhook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&webhook)
+        .await;
+    let review_wait = 3;
+    let sib = StackInABox::start(BoxOptions {
+        inspector_functions: vec!["tester-inspector".into()],
+        review_wait_secs: review_wait,
+        hold_tasks: true,
+        webhook_url: Some(format!("{}/hook", webhook.uri())),
+        ..BoxOptions::default()
+    })
+    .await;
+
+    // 1. A slow inspector: when the review is due, the task has not run. The Review
+    //    state fails with InspectionsPending and its retrier waits; the task runs
+    //    meanwhile, and the retry reviews the report with its sections.
+    sib.publish_alert(&alert("i-0slow", "198.51.100.20"))
+        .await
+        .unwrap_or_else(|e| panic!("receptor: {e:?}\n{}", sib.emulator.log_text()));
+    let (name, input) = sib.executions().await[0].clone();
+    let slow = SlowInspection {
+        sib: &sib,
+        delivered: Default::default(),
+    };
+    let walk = sib.walk_with(&slow, &name, input).await;
+    assert!(
+        slow.delivered.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the review never found the inspections pending: {:?}",
+        walk.path()
+    );
+    let mut path = FULL_PATH.to_vec();
+    path.push("Review (retry 1)");
+    assert_path(&walk, &path);
+    assert_eq!(walk.output["result"]["published"], true, "{}", walk.output);
+    let (report, _, _) = only_message(&sib.reports).await;
+    assert!(
+        inspections_with(&report, "timed_out").is_empty(),
+        "{}",
+        report["inspections"]
+    );
+    let authors = list_of(&report, "sections", "author");
+    assert!(authors.contains(&"tester-inspector"), "{authors:?}");
+
+    // 2. A lost task: nobody inspects the report. The Review retries until the review
+    //    wait has passed, then reviews it with the inspections shown as timed out.
+    sib.publish_alert(&alert("i-0lost", "198.51.100.21"))
+        .await
+        .unwrap();
+    let (name, input) = sib
+        .executions()
+        .await
+        .into_iter()
+        .find(|(n, _)| n != &name)
+        .expect("the second report's execution");
+    let walk = sib.walk(&name, input).await;
+    let retries = walk
+        .path()
+        .iter()
+        .filter(|s| s.starts_with("Review (retry"))
+        .count();
+    assert!(retries >= 2, "{:?}", walk.path());
+    assert_eq!(&walk.path()[..4], FULL_PATH);
+    assert_eq!(walk.output["result"]["published"], true, "{}", walk.output);
+    let (report, _, _) = only_message(&sib.reports).await;
+    assert_eq!(report["alerts"][0]["alert_key"], "i-0lost");
+    let timed_out = inspections_with(&report, "timed_out");
+    assert!(
+        timed_out.contains(&("alertresponder", "198.51.100.21")),
+        "the pending inspection is shown: {}",
+        report["inspections"]
+    );
+    let review_at = walk.output["review"]["review_at"].as_str().unwrap();
+    let review_at = chrono::DateTime::parse_from_rfc3339(review_at).unwrap();
+    for r in report["inspections"].as_array().unwrap() {
+        if r["status"] == "timed_out" {
+            let at = chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap()).unwrap();
+            assert!(
+                at >= review_at + chrono::Duration::seconds(review_wait as i64),
+                "reviewed at {at}, before the review wait past {review_at} ended"
+            );
+        }
+    }
+    assert!(
+        !list_of(&report, "sections", "author").contains(&"tester-inspector"),
+        "{}",
+        report["sections"]
+    );
+    assert!(sib.errors.drain(QUIET).await.is_empty());
+
+    // 3. The emitter fan-out, subscribed to the report topic because a webhook is
+    //    configured, delivered each published version.
+    let posts = webhook.received_requests().await.unwrap_or_default();
+    let keys: Vec<&str> = posts
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(posts.len(), 2, "webhook POSTs: {keys:?}");
+    assert!(keys.iter().all(|k| k.ends_with(":1")), "{keys:?}");
 }

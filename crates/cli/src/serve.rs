@@ -365,7 +365,8 @@ async fn list_errors(State(state): State<ApiState>, Query(page): Query<Page>) ->
     }
 }
 
-/// The latest published version of a report, or its state so far if none is published.
+/// The latest published version of a report, or its state so far if none is published
+/// (an inspection still running is shown as not finished now).
 pub async fn current_report(
     store: &SqliteStore,
     id: &str,
@@ -373,5 +374,8 @@ pub async fn current_report(
     if let Some(r) = store.latest_published(id).await? {
         return Ok(Some(r));
     }
-    Ok(store.load_report(id).await?.map(|state| compile(&state, 0)))
+    Ok(store
+        .load_report(id)
+        .await?
+        .map(|state| compile(&state, 0, chrono::Utc::now())))
 }

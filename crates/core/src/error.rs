@@ -64,6 +64,18 @@ pub enum CoreError {
         /// Its identifier.
         id: String,
     },
+    /// A review found inspections of the report still running before its deadline:
+    /// worth a retry later (on AWS the state machine retries it without a transition
+    /// on the common path).
+    #[error("report {report_id}: {pending} inspection(s) still pending, waiting until {until}")]
+    InspectionsPending {
+        /// The report.
+        report_id: String,
+        /// How many claimed attributes are not inspected yet.
+        pending: usize,
+        /// Until when the review waits for them; past it, it reviews without them.
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// Scheduling, a bus or an emitter failed.
     #[error("{stage} failed: {message}")]
     Port {
@@ -84,6 +96,7 @@ impl CoreError {
             CoreError::Store(StoreError::Transient(_)) => true,
             CoreError::Store(StoreError::Permanent(_)) => false,
             CoreError::Port { retryable, .. } => *retryable,
+            CoreError::InspectionsPending { .. } => true,
         }
     }
 }

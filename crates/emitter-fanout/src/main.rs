@@ -1,9 +1,8 @@
-//! `emitter-fanout`: the state machine's Publish state: exactly-once publication on
-//! the report topic and the built-in emitters (see
-//! `alertresponder_aws::handlers::publish`).
+//! `emitter-fanout`: subscribed to the report topic, delivers each published version,
+//! as stored, to the built-in emitters (see `alertresponder_aws::handlers::deliver_sns`).
 
-use alertresponder_aws::handlers::PublishInput;
 use alertresponder_aws::{handlers, stack, StackConfig};
+use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -13,10 +12,8 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_from_env().await;
     let pipeline = stack::pipeline(&config, &sdk, vec![])?;
     let pipeline = &pipeline;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<PublishInput>| async move {
-            handlers::publish(pipeline, event.payload).await
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        handlers::deliver_sns(pipeline, event.payload).await
+    }))
     .await
 }

@@ -1,5 +1,7 @@
 //! `receptor`: alerts from the ingest SNS topic (and GuardDuty findings from
-//! EventBridge) into reports (see `alertresponder_aws::handlers::receive_event`).
+//! EventBridge) into reports, and delay executions that closed without success
+//! (from EventBridge) into error records and retries (see
+//! `alertresponder_aws::handlers::receive_event`).
 
 use alertresponder_aws::{handlers, stack, StackConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};

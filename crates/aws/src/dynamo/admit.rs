@@ -1,7 +1,52 @@
-//! [`AdmitStore`] on DynamoDB: an alert's arrival in two or three round trips. One
-//! BatchGetItem finds the report to join; then either one transaction opens the
-//! report with the alert, or one BatchGetItem reads what the report knows and one
-//! transaction stores the alert.
+//! [`AdmitStore`] on DynamoDB: an alert's arrival. One BatchGetItem finds the report
+//! to join; then either one transaction opens the report with the alert, or the alert
+//! joins the report with writes of its own items only.
+//!
+//! # Why a burst on one alert key lands whole
+//!
+//! Only the *opening* of a report is a transaction: the alert ID's open-report item
+//! (conditional: none open inside the window), the meta item, the first alert and its
+//! mentions, all or nothing. Only the first alerts of a key contend there; the losers
+//! find the report on their next look and join it.
+//!
+//! A *joining* alert takes no transaction and writes no shared item:
+//!
+//! 1. one BatchGetItem reads the report's meta, this message's alert item, and the
+//!    claim (`attr#`) and first mention (`mention#`) of each attribute it names;
+//! 2. a PutItem of its alert item (`alert#<message_id>`), conditional on
+//!    `attribute_not_exists`: the message's own key, so only a redelivery of the same
+//!    message can meet it (then `inserted = false`, and the first delivery's item and
+//!    receive time stand);
+//! 3. a PutItem of each mention the read did not find, each conditional on
+//!    `attribute_not_exists`: a failed condition means another message named the
+//!    attribute first, which is the answer we wanted anyway.
+//!
+//! Nothing counts alerts: [`ReadStore::report_counts`](alertresponder_core::ports::ReadStore::report_counts)
+//! counts the `alert#` items when asked, so 200 concurrent receptors of one report
+//! write 200 distinct alert items and never the same item twice, and DynamoDB has no
+//! transaction to cancel (`TransactionConflict`) under them.
+//!
+//! It is safe because every write is to an item keyed by the input and conditional on
+//! its absence, so any interleaving and any retry converge on the same items, and
+//! because the alert is written before its mentions: a mention always names a message
+//! whose alert is stored, so the dispatch of that alert (scheduled by its receptor,
+//! or by its redelivery) claims the attribute.
+//!
+//! - A crash between the alert put and the mention puts leaves the alert stored and
+//!   some mentions missing. The redelivery finds the alert (`inserted = false`) and
+//!   still writes every mention the read did not find, the same conditional puts:
+//!   idempotent, and a mention another message wrote meanwhile is left to it.
+//! - `knows_all_attributes` is decided on the read of step 1, before this call writes,
+//!   and never counts a mention written by this message itself: a message whose
+//!   receptor died before scheduling its dispatch is told on its redelivery that the
+//!   report does not know its attributes, and dispatches them. While its mentions are
+//!   missing, another message naming those attributes is told the same and dispatches
+//!   them itself (claims keep one inspection per attribute): the safe side.
+//! - Two messages first naming one attribute at once both read no mention, both
+//!   dispatch (one claim wins), and one mention is kept.
+//! - The meta item is only read: a join can no longer push its TTL, so the opening
+//!   gives it one that outlives every alert the window admits (see the module
+//!   documentation of `dynamo`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,9 +56,10 @@ use alertresponder_core::ports::{aggregation_bounds, Admission, AdmitStore, Arri
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::debug;
 
-use super::client::{backoff, built, Tx, MAX_ATTEMPTS};
+use super::client::{backoff, built, Tx, MAX_ATTEMPTS, MAX_TRANSACTION_ITEMS};
 use super::codec::{
     get_json, get_s, get_time, malformed, meta_from, meta_item, n, now_ns, open_from, s, time,
     to_json,
@@ -21,7 +67,7 @@ use super::codec::{
 use super::keys::{
     alert_sk, attr_sk, key, mention_sk, open_pk, report_pk, Item, Key, META_SK, OPEN_SK,
 };
-use super::{contention, unknown_report, DynamoStore, PK, SK, TTL_ATTRIBUTE};
+use super::{contention, DynamoStore, PK, SK, TTL_ATTRIBUTE};
 use crate::error::AwsError;
 
 /// Attributes of the meta item an arrival needs, plus an alert's `received_at` and a
@@ -33,12 +79,13 @@ const ADMISSION_PROJECTION: &[&str] = &[
     "created_at",
     "opened_by",
     "published_version",
-    "alert_count",
-    "attribute_count",
     "last_published_at",
     "received_at",
     "message_id",
 ];
+
+/// Most mention puts of one alert in flight at once.
+const MENTION_PUTS_IN_FLIGHT: usize = 16;
 
 /// An alert to store, with what its item and mentions are made of.
 struct NewAlert<'a> {
@@ -47,12 +94,6 @@ struct NewAlert<'a> {
     received_ms: i64,
     /// Its distinct attribute hashes.
     hashes: &'a [&'a str],
-}
-
-/// What a conditional put of an alert found.
-enum AlertPut {
-    Inserted,
-    AlreadyStored,
 }
 
 #[async_trait]
@@ -88,9 +129,12 @@ impl AdmitStore for DynamoStore {
                 opened_at,
                 arrival.message_id,
             );
-            let items = self.opening(&meta, since_ms, arrival, &alert)?;
-            match self.transact_all(items).await? {
+            let (items, rest) = self.opening(&meta, since_ms, arrival, &alert)?;
+            match self.transact(items).await? {
                 Tx::Done => {
+                    // Mentions past one transaction, as a join writes them (a crash
+                    // before: the opener's redelivery joins its report and writes them).
+                    self.put_mentions(&meta.id, alert.message_id, rest).await?;
                     return Ok(Admission {
                         meta,
                         inserted: true,
@@ -100,7 +144,7 @@ impl AdmitStore for DynamoStore {
                     });
                 }
                 // Someone opened a report (or this one) meanwhile: look again.
-                Tx::Failed(_) => {
+                Tx::Failed => {
                     debug!(
                         alert_id = arrival.alert_id,
                         "lost the race to open a report"
@@ -152,8 +196,9 @@ impl DynamoStore {
             .map(|o| o.report_id))
     }
 
-    /// Stores the alert in an existing report, once per message. What it answers is
-    /// read before the put, which changes none of it for this message (its own
+    /// Stores the alert in an existing report, once per message, with no transaction
+    /// and no write to a shared item (see the module documentation). What it answers
+    /// is read before the writes, which change none of it for this message (its own
     /// mentions never count): the report's meta, this message's alert if stored
     /// before, and what the report knows of the attributes.
     async fn join(
@@ -177,13 +222,28 @@ impl DynamoStore {
                 let what = format!("alert {} of report {report_id}", alert.message_id);
                 (false, get_time(item, "received_at", &what)?)
             }
-            None => match self.put_alert_item(report_id, alert).await? {
-                AlertPut::Inserted => (true, time(alert.received_ms, "receive time")?),
-                AlertPut::AlreadyStored => {
+            None => {
+                if self
+                    .put_if_absent(self.alert_item(report_id, alert))
+                    .await?
+                {
+                    (true, time(alert.received_ms, "receive time")?)
+                } else {
+                    // A redelivery of this message stored it meanwhile.
                     (false, self.received_at(report_id, alert.message_id).await?)
                 }
-            },
+            }
         };
+        // Every mention the read did not find: on a redelivery, what a crash of an
+        // earlier delivery left out.
+        let unmentioned: Vec<&str> = alert
+            .hashes
+            .iter()
+            .copied()
+            .filter(|h| !found.contains_key(&(report_pk(report_id), mention_sk(h))))
+            .collect();
+        self.put_mentions(report_id, alert.message_id, unmentioned)
+            .await?;
         Ok(Admission {
             meta,
             inserted,
@@ -192,16 +252,17 @@ impl DynamoStore {
         })
     }
 
-    /// The writes that open a report, all or nothing: the alert ID's open-report item
-    /// (only if none is open inside the window), the meta item, the first alert and
-    /// its mentions.
-    fn opening(
+    /// The writes that open a report: as one transaction, the alert ID's open-report
+    /// item (only if none is open inside the window), the meta item, the first alert
+    /// and as many of its mentions as one transaction holds; and the hashes of the
+    /// mentions left for [`Self::put_mentions`].
+    fn opening<'h>(
         &self,
         meta: &ReportMeta,
         since_ms: i64,
         arrival: &Arrival<'_>,
-        alert: &NewAlert<'_>,
-    ) -> Result<Vec<TransactWriteItem>, AwsError> {
+        alert: &NewAlert<'h>,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<&'h str>), AwsError> {
         let mut open = key(open_pk(&meta.alert_id), OPEN_SK);
         open.extend([
             ("report_id".to_string(), s(&meta.id)),
@@ -219,20 +280,24 @@ impl DynamoStore {
                 .expression_attribute_values(":since", n(since_ms))
                 .build(),
         )?;
-        // Stored with its first alert counted; the admission answers the meta before it.
+        // The meta item is never written by a join: it expires with the open-report
+        // item, after every alert the window admits. `attribute_count` starts the
+        // claims' count (see `claims`).
         let mut stored = key(report_pk(&meta.id), META_SK);
-        stored.extend(meta_item(&ReportMeta {
-            alert_count: 1,
-            ..meta.clone()
-        }));
-        stored.insert(TTL_ATTRIBUTE.to_string(), self.ttl());
+        stored.extend(meta_item(meta));
+        stored.insert("attribute_count".to_string(), n(0));
+        stored.insert(TTL_ATTRIBUTE.to_string(), self.expires_at(arrival.window));
         let mut items = vec![
             TransactWriteItem::builder().put(put_open).build(),
             self.put_new(stored)?,
             self.put_new(self.alert_item(&meta.id, alert))?,
         ];
-        items.extend(self.mentions(&meta.id, alert)?);
-        Ok(items)
+        let room = MAX_TRANSACTION_ITEMS.saturating_sub(items.len());
+        let (now, rest) = alert.hashes.split_at(alert.hashes.len().min(room));
+        for h in now {
+            items.push(self.mention_update(&meta.id, alert.message_id, h)?);
+        }
+        Ok((items, rest.to_vec()))
     }
 
     /// The item of a stored alert.
@@ -248,68 +313,57 @@ impl DynamoStore {
         item
     }
 
-    /// Records `alert.message_id` as the first to name each of its attributes, where
-    /// no message did before (never a failed condition: these never cancel a transaction).
-    fn mentions(
-        &self,
-        report_id: &str,
-        alert: &NewAlert<'_>,
-    ) -> Result<Vec<TransactWriteItem>, AwsError> {
-        alert
-            .hashes
-            .iter()
-            .map(|h| {
-                let update = built(
-                    Update::builder()
-                        .table_name(&self.report_table)
-                        .set_key(Some(key(report_pk(report_id), mention_sk(h))))
-                        .update_expression("SET #m = if_not_exists(#m, :m), #exp = :exp")
-                        .expression_attribute_names("#m", "message_id")
-                        .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                        .expression_attribute_values(":m", s(alert.message_id))
-                        .expression_attribute_values(":exp", self.ttl())
-                        .build(),
-                )?;
-                Ok(TransactWriteItem::builder().update(update).build())
-            })
-            .collect()
+    /// The item recording `message_id` as the first to name an attribute.
+    fn mention_item(&self, report_id: &str, message_id: &str, hash: &str) -> Item {
+        let mut item = key(report_pk(report_id), mention_sk(hash));
+        item.extend([
+            ("message_id".to_string(), s(message_id)),
+            (TTL_ATTRIBUTE.to_string(), self.ttl()),
+        ]);
+        item
     }
 
-    /// Stores an alert, counts it on the meta item and records the attributes it is
-    /// the first to name: all or nothing (but for the mentions of an alert of more than
-    /// 98 attributes, see [`Self::transact_all`]).
-    async fn put_alert_item(
+    /// A mention inside the opening transaction: an update that keeps a mention
+    /// already there, so it never cancels the transaction.
+    fn mention_update(
         &self,
         report_id: &str,
-        alert: &NewAlert<'_>,
-    ) -> Result<AlertPut, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let count = built(
-                Update::builder()
-                    .table_name(&self.report_table)
-                    .set_key(Some(key(report_pk(report_id), META_SK)))
-                    .update_expression("ADD #count :one SET #exp = :exp")
-                    .condition_expression("attribute_exists(#pk)")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#count", "alert_count")
-                    .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":exp", self.ttl())
-                    .build(),
-            )?;
-            let mut items = vec![
-                self.put_new(self.alert_item(report_id, alert))?,
-                TransactWriteItem::builder().update(count).build(),
-            ];
-            items.extend(self.mentions(report_id, alert)?);
-            match self.transact_all(items).await? {
-                Tx::Done => return Ok(AlertPut::Inserted),
-                tx if tx.failed(0) => return Ok(AlertPut::AlreadyStored),
-                Tx::Failed(_) => return Err(unknown_report(report_id)),
-                Tx::Busy => backoff(attempt).await,
-            }
-        }
-        Err(contention("storing an alert", report_id))
+        message_id: &str,
+        hash: &str,
+    ) -> Result<TransactWriteItem, AwsError> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.report_table)
+                .set_key(Some(key(report_pk(report_id), mention_sk(hash))))
+                .update_expression("SET #m = if_not_exists(#m, :m), #exp = :exp")
+                .expression_attribute_names("#m", "message_id")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_values(":m", s(message_id))
+                .expression_attribute_values(":exp", self.ttl())
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Records `message_id` as the first to name each of `hashes`, one conditional
+    /// PutItem each (a few in flight at once): where another message did first, its
+    /// mention stays. Idempotent: a retry writes only what is still missing.
+    async fn put_mentions(
+        &self,
+        report_id: &str,
+        message_id: &str,
+        hashes: Vec<&str>,
+    ) -> Result<(), StoreError> {
+        // Each put holds its own item: built here, so the stream borrows only `self`.
+        let puts: Vec<_> = hashes
+            .into_iter()
+            .map(|h| self.put_if_absent(self.mention_item(report_id, message_id, h)))
+            .collect();
+        stream::iter(puts)
+            .buffer_unordered(MENTION_PUTS_IN_FLIGHT)
+            .try_for_each(|_first| async { Ok(()) })
+            .await?;
+        Ok(())
     }
 
     /// When a stored alert was received.

@@ -1,6 +1,14 @@
 //! [`ClaimStore`] on DynamoDB: a claim is the attribute's item and a move of the
 //! meta item's `attribute_count` from exactly what was read, in one transaction, so
 //! that the cap holds under concurrent claims and `seq` is the claim order.
+//!
+//! Claims keep this transaction on the shared meta item (receptors no longer touch
+//! it, see `admit`): it is what makes the cap exact, and it is bounded: only a claim
+//! of an attribute new to the report gets here (one already claimed is answered from
+//! its `attr#` item, with no write), and at most the cap of them per report ever
+//! succeed. A lost race is read again and retried with backoff. The count is also
+//! what [`ReportCounts::attributes`](alertresponder_core::ports::ReportCounts) reads:
+//! exact, as it moves only with a claim.
 
 use alertresponder_core::error::StoreError;
 use alertresponder_core::model::Attribute;
@@ -59,13 +67,12 @@ impl ClaimStore for DynamoStore {
                 Update::builder()
                     .table_name(&self.report_table)
                     .set_key(Some(key(meta_key.0.clone(), META_SK)))
-                    .update_expression("SET #count = :next, #exp = :exp")
+                    // Not its TTL: the opening set one that outlives the window.
+                    .update_expression("SET #count = :next")
                     .condition_expression("#count = :claimed")
                     .expression_attribute_names("#count", "attribute_count")
-                    .expression_attribute_names("#exp", TTL_ATTRIBUTE)
                     .expression_attribute_values(":next", n(claimed + 1))
                     .expression_attribute_values(":claimed", n(claimed))
-                    .expression_attribute_values(":exp", self.ttl())
                     .build(),
             )?;
             let mut item = key(attr_key.0.clone(), attr_key.1.clone());
@@ -82,7 +89,7 @@ impl ClaimStore for DynamoStore {
             match self.transact(items).await? {
                 Tx::Done => return Ok(Claim::New),
                 // The count moved or the attribute was claimed meanwhile: read again.
-                Tx::Failed(_) => debug!(report_id, attribute = %hash, "claim raced"),
+                Tx::Failed => debug!(report_id, attribute = %hash, "claim raced"),
                 Tx::Busy => backoff(attempt).await,
             }
         }

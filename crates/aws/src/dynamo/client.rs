@@ -1,14 +1,15 @@
 //! The requests every port is made of: a consistent GetItem, BatchGetItem that
-//! retries what DynamoDB leaves unprocessed, a Query over a partition page by page,
-//! and TransactWriteItems whose failed condition is told apart from a lost race.
+//! retries what DynamoDB leaves unprocessed, a Query over a partition (or a count of
+//! a range of it) page by page, a PutItem only if the key is new, and
+//! TransactWriteItems whose failed condition is told apart from a lost race.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use alertresponder_core::error::StoreError;
 use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, Select, TransactWriteItem};
 use chrono::Utc;
 
 use super::codec::{get_s, s};
@@ -19,7 +20,7 @@ use crate::error::AwsError;
 /// Most tries of an optimistic write that loses races before giving up (transient).
 pub(super) const MAX_ATTEMPTS: u32 = 32;
 /// Most writes in one TransactWriteItems request.
-const MAX_TRANSACTION_ITEMS: usize = 100;
+pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Most keys in one BatchGetItem request.
 const BATCH_GET_KEYS: usize = 100;
 
@@ -42,17 +43,10 @@ pub(super) async fn backoff(attempt: u32) {
 pub(super) enum Tx {
     /// Every write was applied.
     Done,
-    /// Nothing was applied; `true` at index `i`: the condition of item `i` failed.
-    Failed(Vec<bool>),
+    /// Nothing was applied: a condition failed.
+    Failed,
     /// Nothing was applied: another transaction or throttling got in the way; try again.
     Busy,
-}
-
-impl Tx {
-    /// Whether the condition of the `index`th write failed.
-    pub(super) fn failed(&self, index: usize) -> bool {
-        matches!(self, Tx::Failed(f) if f.get(index).copied().unwrap_or(false))
-    }
 }
 
 impl DynamoStore {
@@ -67,6 +61,62 @@ impl DynamoStore {
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Puts `item` into the report table only if no item has its key, outside any
+    /// transaction: `true` if it was written, `false` if an item was there (left as
+    /// it was). Throttling is retried by the SDK.
+    pub(super) async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.report_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(AwsError::sdk("dynamodb", "PutItem", err)),
+        }
+    }
+
+    /// How many items of partition `pk` of the report table have a sort key starting
+    /// with `prefix`: a Query with `Select=COUNT`, read consistently, page by page.
+    pub(super) async fn count_prefix(&self, pk: String, prefix: &str) -> Result<u32, AwsError> {
+        let mut total: u32 = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.report_table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb", "Query", e))?;
+            total = total.saturating_add(u32::try_from(out.count).unwrap_or(0));
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
     }
 
     /// One item by key, read consistently.
@@ -194,47 +244,7 @@ impl DynamoStore {
         {
             return Err(AwsError::sdk("dynamodb", "TransactWriteItems", err));
         }
-        Ok(Tx::Failed(
-            codes
-                .iter()
-                .map(|c| *c == "ConditionalCheckFailed")
-                .collect(),
-        ))
-    }
-
-    /// Runs `items` (the conditional ones first) as one transaction; what does not fit
-    /// in one (only mentions, unconditional) follows in further transactions once the
-    /// first is done. A crash in between leaves some mentions out: a later message
-    /// naming those attributes then dispatches them itself, the safe side.
-    pub(super) async fn transact_all(
-        &self,
-        mut items: Vec<TransactWriteItem>,
-    ) -> Result<Tx, StoreError> {
-        let rest = items.split_off(items.len().min(MAX_TRANSACTION_ITEMS));
-        let tx = self.transact(items).await?;
-        if !matches!(tx, Tx::Done) {
-            return Ok(tx);
-        }
-        let mut rest = rest.into_iter().peekable();
-        while rest.peek().is_some() {
-            let chunk: Vec<TransactWriteItem> = rest.by_ref().take(MAX_TRANSACTION_ITEMS).collect();
-            let mut attempt = 0;
-            loop {
-                match self.transact(chunk.clone()).await? {
-                    Tx::Done => break,
-                    Tx::Busy if attempt < MAX_ATTEMPTS => {
-                        attempt += 1;
-                        backoff(attempt).await;
-                    }
-                    _ => {
-                        return Err(StoreError::Transient(
-                            "recording the attributes an alert names failed".into(),
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(Tx::Done)
+        Ok(Tx::Failed)
     }
 
     /// Every item of a partition of the report table, read consistently, page by page.

@@ -1,15 +1,19 @@
 //! [`FindingStore`] on DynamoDB: sections and inspection outcomes are keyed by
 //! attribute, inspector and index, so a retried inspection replaces its items; each
-//! keeps the time it was first written, its place in the report.
+//! keeps the time it was first written, its place in the report. A finished
+//! inspection is a flag on its claim's `attr#` item (no item, no transaction of its
+//! own): a claim without it is pending.
 
 use alertresponder_core::error::StoreError;
-use alertresponder_core::model::{InspectionRecord, ReportSection};
+use alertresponder_core::model::{Attribute, InspectionRecord, ReportSection};
 use alertresponder_core::ports::FindingStore;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{n, now_ns, s, to_json};
-use super::keys::{inspection_sk, key, report_pk, section_sk};
-use super::{DynamoStore, TTL_ATTRIBUTE};
+use super::keys::{attr_sk, inspection_sk, key, report_pk, section_sk};
+use super::{DynamoStore, PK, TTL_ATTRIBUTE};
 use crate::error::AwsError;
 
 #[async_trait]
@@ -39,7 +43,43 @@ impl FindingStore for DynamoStore {
         )
         .await
     }
+
+    async fn mark_inspected(
+        &self,
+        report_id: &str,
+        attribute: &Attribute,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.report_table)
+            .set_key(Some(key(report_pk(report_id), attr_sk(&attribute.hash()))))
+            .update_expression("SET #inspected = :yes")
+            // Only a claim: an update would otherwise create the item.
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#inspected", INSPECTED)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Not claimed by this report: nothing to mark.
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(AwsError::sdk("dynamodb", "UpdateItem", err).into()),
+        }
+    }
 }
+
+/// The attribute of a claim's `attr#` item set once its inspection has finished.
+pub(super) const INSPECTED: &str = "inspected";
 
 impl DynamoStore {
     /// Writes `json` at a key, keeping the time it was first written (its place in

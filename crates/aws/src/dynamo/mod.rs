@@ -12,10 +12,10 @@
 //! | pk                     | sk                                  | item                                        |
 //! |------------------------|-------------------------------------|---------------------------------------------|
 //! | `alert#<alert_id>`     | `open`                              | the open report of an alert ID: `report_id`, `created_at`, `opened_by` |
-//! | `report#<report_id>`   | `meta`                              | `alert_id`, `created_at`, `opened_by`, `published_version`, `alert_count`, `attribute_count`, `last_published_at`, `last_result` |
+//! | `report#<report_id>`   | `meta`                              | `alert_id`, `created_at`, `opened_by`, `published_version`, `attribute_count` (claims), `last_published_at`, `last_result` |
 //! | `report#<report_id>`   | `alert#<message_id>`                | an alert (`json`), `received_at`, `stored_ns` |
 //! | `report#<report_id>`   | `mention#<attribute hash>`          | the first message to name an attribute: `message_id` |
-//! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order) |
+//! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order), `inspected` (true once its inspection finished) |
 //! | `report#<report_id>`   | `section#<hash>#<index:06>#<author>` | a section (`json`), `first_ns`             |
 //! | `report#<report_id>`   | `inspection#<hash>#<inspector>`     | an inspection record (`json`), `first_ns`   |
 //! | `published#<report_id>`| `v#<version:010>`                   | a published version (`report` JSON, or `report_gz` gzipped JSON), `publisher` |
@@ -26,13 +26,26 @@
 //! clock in nanoseconds when an item was first written, to give back content in
 //! the order it was stored. Published versions live in a partition of their own so
 //! that loading a report (one Query on `report#<id>`) never reads them; what the
-//! handlers decide on (counts, last published version) is on the meta item, one
-//! GetItem.
+//! handlers decide on (last published version) is on the meta item, one GetItem.
 //!
-//! Every write sets `expires_at` to now + the record TTL (an update of the meta item
-//! pushes it back, so the meta outlives the content it counts). The `alert#…/open`
-//! item expires at now + aggregation window + record TTL, so that it outlives its
-//! window whatever the TTL.
+//! Who writes what, so that a burst on one alert key lands whole (see `admit`):
+//!
+//! | writer                | items                                                      | how |
+//! |-----------------------|------------------------------------------------------------|-----|
+//! | receptor, opening     | `open`, `meta`, the first `alert#`, its `mention#`s        | one transaction (only the first alerts of a key contend) |
+//! | receptor, joining     | its own `alert#`, the `mention#`s nobody wrote before      | conditional PutItems, no transaction; never the meta |
+//! | claim (dispatch, inspect) | `attr#`, the meta's `attribute_count`                  | one transaction, conditional on the count read (the cap); at most the cap succeed per report |
+//! | inspect               | `section#`, `inspection#`, then `inspected` on `attr#`     | UpdateItem each |
+//! | review                | `published#…/v#…`, the meta's `published_version`          | one transaction, conditional on the version before |
+//!
+//! Nothing keeps an alert count: `report_counts` counts the `alert#` items (a Query
+//! with `Select=COUNT`) and reads the claims' `attribute_count`. Meta items written by
+//! earlier builds carry an `alert_count`; it is ignored.
+//!
+//! Every item is written with `expires_at` = now + the record TTL, but for two written
+//! at the opening of a report: the `alert#…/open` item and the meta item expire the
+//! aggregation window later, so that they outlive the window, and the meta every
+//! alert the window admits, whatever the TTL; no later write moves the meta's.
 //!
 //! Layout: `keys` builds the keys above, `codec` turns items into
 //! records and back, `client` holds the request helpers (consistent reads,

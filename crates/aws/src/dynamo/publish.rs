@@ -33,19 +33,16 @@ impl PublishStore for DynamoStore {
                 Update::builder()
                     .table_name(&self.report_table)
                     .set_key(Some(key(report_pk(&report.id), META_SK)))
-                    .update_expression(
-                        "SET #version = :version, #at = :at, #result = :result, #exp = :exp",
-                    )
+                    // Not its TTL: the opening set one that outlives the window.
+                    .update_expression("SET #version = :version, #at = :at, #result = :result")
                     .condition_expression("#version = :previous")
                     .expression_attribute_names("#version", "published_version")
                     .expression_attribute_names("#at", "last_published_at")
                     .expression_attribute_names("#result", "last_result")
-                    .expression_attribute_names("#exp", TTL_ATTRIBUTE)
                     .expression_attribute_values(":version", n(version))
                     .expression_attribute_values(":previous", n(previous))
                     .expression_attribute_values(":at", n(published_at))
                     .expression_attribute_values(":result", s(result.clone()))
-                    .expression_attribute_values(":exp", self.ttl())
                     .build(),
             )?;
             let mut item = key(published_pk(&report.id), published_sk(version));
@@ -63,7 +60,7 @@ impl PublishStore for DynamoStore {
             ];
             match self.transact(items).await? {
                 Tx::Done => return Ok(PublishMark::Published),
-                Tx::Failed(_) => break,
+                Tx::Failed => break,
                 Tx::Busy => backoff(attempt).await,
             }
         }

@@ -1,13 +1,17 @@
-//! [`ReadStore`] on DynamoDB: a report's meta is one GetItem; its content is one
-//! Query over its partition (page by page), put back in the order it was stored; a
-//! published version is one GetItem in the partition of published versions.
+//! [`ReadStore`] on DynamoDB: a report's meta is one GetItem; its counts are the
+//! claims' count on the meta and a count of its `alert#` items (no write keeps an
+//! alert count, see `admit`); its content is one Query over its partition (page by
+//! page), put back in the order it was stored; a published version is one GetItem in
+//! the partition of published versions.
 
 use alertresponder_core::error::StoreError;
 use alertresponder_core::model::{Alert, Attribute, InspectionRecord, Report, ReportSection};
-use alertresponder_core::ports::{ReadStore, ReportMeta, ReportState};
+use alertresponder_core::ports::{ReadStore, ReportCounts, ReportMeta, ReportState};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{decode_report, get_json, get_n, get_s, last_result_from, meta_from};
+use super::findings::INSPECTED;
 use super::keys::{published_pk, published_sk, report_pk, META_SK};
 use super::{DynamoStore, SK};
 
@@ -18,6 +22,24 @@ impl ReadStore for DynamoStore {
             .get(&self.report_table, report_pk(report_id), META_SK.into())
             .await?;
         Ok(item.map(|i| meta_from(report_id, &i)).transpose()?)
+    }
+
+    /// Two requests at once: the meta item (does the report exist, and its claims'
+    /// count, exact: it moves only with a claim, in the claim's transaction) and a
+    /// Query with `Select=COUNT` on the `alert#` items, read consistently, page by page.
+    async fn report_counts(&self, report_id: &str) -> Result<Option<ReportCounts>, StoreError> {
+        let (meta, alerts) = futures::try_join!(
+            self.get(&self.report_table, report_pk(report_id), META_SK.into()),
+            self.count_prefix(report_pk(report_id), "alert#"),
+        )?;
+        let Some(meta) = meta else {
+            return Ok(None);
+        };
+        let what = format!("meta item of report {report_id}");
+        Ok(Some(ReportCounts {
+            alerts,
+            attributes: get_n(&meta, "attribute_count", &what)?,
+        }))
     }
 
     async fn load_report(&self, report_id: &str) -> Result<Option<ReportState>, StoreError> {
@@ -43,9 +65,11 @@ impl ReadStore for DynamoStore {
                 );
                 alerts.push((order, get_json::<Alert>(item, &what)?));
             } else if sk.starts_with("attr#") {
+                let inspected = matches!(item.get(INSPECTED), Some(AttributeValue::Bool(true)));
                 attributes.push((
                     get_n::<i64>(item, "seq", &what)?,
                     get_json::<Attribute>(item, &what)?,
+                    inspected,
                 ));
             } else if sk.starts_with("section#") {
                 sections.push((
@@ -66,10 +90,16 @@ impl ReadStore for DynamoStore {
         attributes.sort_by_key(|a| a.0);
         sections.sort_by(|a, b| a.0.cmp(&b.0));
         inspections.sort_by(|a, b| a.0.cmp(&b.0));
+        let pending = attributes
+            .iter()
+            .filter(|a| !a.2)
+            .map(|a| a.1.clone())
+            .collect();
         Ok(Some(ReportState {
             meta,
             alerts: alerts.into_iter().map(|a| a.1).collect(),
             attributes: attributes.into_iter().map(|a| a.1).collect(),
+            pending,
             sections: sections.into_iter().map(|s| s.1).collect(),
             inspections: inspections.into_iter().map(|i| i.1).collect(),
             last_result,

@@ -1,20 +1,17 @@
 //! The Lambda edge: what each binary does with its event, on top of the core
 //! handlers. Inputs and outputs are the state machine's contract (see
-//! `template.yaml`): the dispatcher takes the execution input and answers the review
-//! to wait for; the compiler answers a [`Compiled`] report (cut to fit the state);
-//! the reviewer-invoker answers a result; the emitter-fanout publishes.
+//! `template.yaml`), identifiers only: the dispatcher takes the execution input and
+//! answers the review to wait for ([`ReviewPlan`]); the reviewer-invoker compiles,
+//! reviews and publishes that version ([`review`]); the emitter-fanout, subscribed to
+//! the report topic, delivers each published version to the built-in emitters.
 //!
 //! Errors carry an `error_type` Step Functions and Lambda act on: `Retryable`
 //! (throttling, timeouts: retried by the state machine's Retry and Lambda's async
-//! retries), `Invalid`, `NotFound`, `Permanent` (not retried; caught and published
-//! to the error topic with the input).
+//! retries), `InspectionsPending` (the review waits: retried on its own schedule),
+//! `Invalid`, `NotFound`, `Permanent` (not retried; caught and published to the error
+//! topic with the input).
 
-use std::sync::Arc;
-
-use alertresponder_core::fit::fit_report;
-pub use alertresponder_core::pipeline::Compiled;
 use alertresponder_core::pipeline::{self, error_record, Pipeline, ReviewOutcome};
-use alertresponder_core::ports::Reviewer;
 use alertresponder_core::{CoreError, Job, ReportResult, Severity, Task};
 use aws_lambda_events::event::sns::SnsEvent;
 use chrono::{DateTime, Utc};
@@ -24,17 +21,16 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::eventbridge;
+use crate::execution_events;
 use crate::sfn::{sfn_time, DelayInput};
-
-/// Largest compiled report carried in the state machine's state (its limit is 256 KiB
-/// for the whole state, which also holds the job and the result).
-pub const MAX_STATE_REPORT_BYTES: usize = 200 * 1024;
 
 /// Why a function failed, as Step Functions and Lambda see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EdgeErrorKind {
     /// Worth a retry.
     Retryable,
+    /// The review waits for inspections still running (retried on its own schedule).
+    InspectionsPending,
     /// Malformed input.
     Invalid,
     /// The input names a report or alert the store does not have.
@@ -66,6 +62,7 @@ impl EdgeError {
 impl From<CoreError> for EdgeError {
     fn from(e: CoreError) -> Self {
         let kind = match &e {
+            CoreError::InspectionsPending { .. } => EdgeErrorKind::InspectionsPending,
             _ if e.is_retryable() => EdgeErrorKind::Retryable,
             CoreError::Invalid(_) => EdgeErrorKind::Invalid,
             CoreError::NotFound { .. } => EdgeErrorKind::NotFound,
@@ -96,6 +93,10 @@ pub struct ReceiveOutput {
     pub duplicates: usize,
     /// Malformed alerts, kept in the error table and published to the error topic.
     pub rejected: usize,
+    /// Executions of the delay state machine that closed without success, kept as
+    /// error records (and their jobs scheduled again; see [`crate::execution_events`]).
+    #[serde(default)]
+    pub failed_executions: usize,
 }
 
 /// Receptor: every SNS record is one alert, identified by its SNS message ID (so a
@@ -138,9 +139,14 @@ async fn receive_one(
 }
 
 /// Receptor, whatever invoked it: an SNS event from the ingest topic, or an
-/// EventBridge event (GuardDuty findings, see [`crate::eventbridge`]). An event of
-/// neither kind is kept as an error record, not retried.
+/// EventBridge event (GuardDuty findings, see [`crate::eventbridge`]; executions of
+/// the delay state machine that closed without success, see
+/// [`crate::execution_events`]). An event of neither kind is kept as an error record,
+/// not retried.
 pub async fn receive_event(p: &Pipeline, event: Value) -> Result<ReceiveOutput, EdgeError> {
+    if execution_events::is_execution_status_change(&event) {
+        return execution_events::receive_execution_change(p, &event).await;
+    }
     let mut out = ReceiveOutput::default();
     let reject = |why: String, id: String| {
         let raw = event.to_string();
@@ -180,35 +186,31 @@ pub async fn receive_event(p: &Pipeline, event: Value) -> Result<ReceiveOutput, 
     }
 }
 
-/// The review the state machine waits for next.
+/// The review the state machine waits for next: identifiers and a time, never a
+/// report (the state carries no report, so it can never pass Step Functions' 256 KiB
+/// limit). Version 0: nothing to review (an alert that joined a report before its
+/// first review only adds attributes); the Review state then does nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewPlan {
     /// The report.
     pub report_id: String,
-    /// The version to publish.
+    /// The version to publish (0: none).
     pub version: u32,
     /// When (the second Wait's TimestampPath).
     #[serde(with = "sfn_time")]
     pub review_at: DateTime<Utc>,
 }
 
-/// What the dispatcher answers: the review to wait for, or none (an alert that
-/// joined a report before its first review only adds attributes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DispatchOutput {
-    /// The review, or `null`.
-    pub review: Option<ReviewPlan>,
-}
-
 /// Dispatcher: for a dispatch job, claims the alert's attributes and publishes their
-/// tasks; a review job passes through to its review.
-pub async fn dispatch(p: &Pipeline, input: DelayInput) -> Result<DispatchOutput, EdgeError> {
-    let plan = match input.job {
+/// tasks; a review job passes through to its review. Always answers a plan, so that
+/// the state machine needs no Choice: the data decides.
+pub async fn dispatch(p: &Pipeline, input: DelayInput) -> Result<ReviewPlan, EdgeError> {
+    let (report_id, plan) = match input.job {
         Job::Dispatch {
             report_id,
             message_id,
         } => {
-            pipeline::dispatch(
+            let plan = pipeline::dispatch(
                 &*p.store,
                 &*p.tasks,
                 &*p.clock,
@@ -216,11 +218,16 @@ pub async fn dispatch(p: &Pipeline, input: DelayInput) -> Result<DispatchOutput,
                 &report_id,
                 &message_id,
             )
-            .await?
+            .await?;
+            (report_id, plan)
         }
-        job @ Job::Review { .. } => {
+        Job::Review { report_id, version } => {
             let due = input.review_at.unwrap_or(input.dispatch_at);
-            Some((job, due))
+            let job = Job::Review {
+                report_id: report_id.clone(),
+                version,
+            };
+            (report_id, Some((job, due)))
         }
         other => {
             return Err(EdgeError::invalid(format!(
@@ -229,21 +236,22 @@ pub async fn dispatch(p: &Pipeline, input: DelayInput) -> Result<DispatchOutput,
             )))
         }
     };
-    let review = match plan {
-        Some((Job::Review { report_id, version }, due)) => Some(ReviewPlan {
+    match plan {
+        Some((Job::Review { report_id, version }, due)) => Ok(ReviewPlan {
             report_id,
             version,
             review_at: due,
         }),
-        Some((other, _)) => {
-            return Err(EdgeError {
-                kind: EdgeErrorKind::Permanent,
-                message: format!("dispatch planned a {} job, not a review", other.stage()),
-            })
-        }
-        None => None,
-    };
-    Ok(DispatchOutput { review })
+        Some((other, _)) => Err(EdgeError {
+            kind: EdgeErrorKind::Permanent,
+            message: format!("dispatch planned a {} job, not a review", other.stage()),
+        }),
+        None => Ok(ReviewPlan {
+            report_id,
+            version: 0,
+            review_at: p.clock.now(),
+        }),
+    }
 }
 
 /// Inspector harness: every SNS record is one task. A malformed task is kept as an
@@ -282,96 +290,151 @@ pub async fn inspect_sns(p: &Pipeline, event: SnsEvent) -> Result<usize, EdgeErr
     Ok(done)
 }
 
-/// Compiler input: the review plan (its `review_at` is not used).
-pub type CompileInput = ReviewPlan;
-
-/// Compiler: compiles the next version of the report, cut to fit the state.
-pub async fn compile(p: &Pipeline, input: CompileInput) -> Result<Compiled, EdgeError> {
-    let mut compiled =
-        pipeline::compile_version(&*p.store, &input.report_id, input.version).await?;
-    if let Some(report) = &compiled.report {
-        compiled.report = Some(fit_report(report, MAX_STATE_REPORT_BYTES));
-    }
-    Ok(compiled)
-}
-
-/// Reviewer-invoker: the reviewers' decision on a compiled report (most severe
-/// wins; none or no decision: `unclassified`). A version found published needs none.
-pub async fn review(reviewers: &[Arc<dyn Reviewer>], compiled: Compiled) -> ReportResult {
-    match &compiled.report {
-        Some(report) => pipeline::review_report(reviewers, report).await,
-        None => ReportResult {
-            severity: Severity::Unclassified,
-            reason: format!("version {} was published before", compiled.version),
-        },
-    }
-}
-
-/// Emitter-fanout input: the compiled report, the decision, and the execution name.
+/// The Review state's input: the plan, and the execution that publishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PublishInput {
-    /// From the compiler.
-    pub compiled: Compiled,
-    /// From the reviewer-invoker.
-    pub result: ReportResult,
+pub struct ReviewInput {
+    /// The report.
+    pub report_id: String,
+    /// The version planned (0: nothing to review).
+    pub version: u32,
+    /// When the review was due: it waits for pending inspections until this plus the
+    /// stack's review wait.
+    #[serde(with = "sfn_time")]
+    pub review_at: DateTime<Utc>,
     /// The execution's name: who publishes.
     pub publisher: String,
 }
 
-/// What the emitter-fanout did.
+/// What the Review state answers: bounded, whatever the report's size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PublishOutput {
-    /// This call published the version (else it was published before).
+pub struct ReviewOutput {
+    /// This call published a version (else it was published before, or none was due).
     pub published: bool,
-    /// The version.
+    /// The version published or found published (0: none was due).
     pub version: u32,
-    /// Built-in emitters that failed (kept in the error table and on the error topic).
-    pub failed_emitters: Vec<String>,
+    /// The severity published.
+    pub severity: Option<Severity>,
 }
 
-/// Emitter-fanout: marks the version published exactly once, publishes it on the
-/// report topic, runs the built-in emitters, and schedules a re-review if alerts
-/// joined meanwhile. An emitter failure is kept as an error record and does not undo
-/// or repeat the publication.
-pub async fn publish(p: &Pipeline, input: PublishInput) -> Result<PublishOutput, EdgeError> {
-    let version = input.compiled.version;
-    let outcome =
-        pipeline::publish_version(p, input.compiled, input.result, &input.publisher).await?;
-    let ReviewOutcome::Published(report) = outcome else {
-        return Ok(PublishOutput {
+/// Reviewer-invoker, the Review state: compiles the next version from the table,
+/// lets the reviewers decide, marks it published exactly once and publishes it on the
+/// report topic (the emitter-fanout delivers it to the built-in emitters from there),
+/// and schedules a re-review if alerts joined meanwhile. While inspections of the
+/// report are pending and `review_at + wait` has not passed, it fails with
+/// `InspectionsPending`, which the state retries; past it, the report is reviewed
+/// with the pending inspections shown as timed out.
+pub async fn review(
+    p: &Pipeline,
+    input: ReviewInput,
+    wait: std::time::Duration,
+) -> Result<ReviewOutput, EdgeError> {
+    if input.version == 0 {
+        return Ok(ReviewOutput {
+            published: false,
+            version: 0,
+            severity: None,
+        });
+    }
+    let until = input.review_at + wait;
+    let compiled = pipeline::compile_when_inspected(
+        &*p.store,
+        &input.report_id,
+        input.version,
+        p.clock.now(),
+        Some(until),
+    )
+    .await?;
+    let result = match &compiled.report {
+        Some(report) => pipeline::review_report(&p.reviewers, report).await,
+        None => ReportResult::default(),
+    };
+    let publisher = crate::sfn::job_execution_name(&input.publisher);
+    let outcome = pipeline::publish_version(p, compiled, result, publisher).await?;
+    Ok(match outcome {
+        ReviewOutcome::Published(report) => {
+            info!(report_id = %report.id, version = report.version, severity = %report.result.severity, "published");
+            ReviewOutput {
+                published: true,
+                version: report.version,
+                severity: Some(report.result.severity),
+            }
+        }
+        ReviewOutcome::AlreadyPublished { version, .. } => ReviewOutput {
             published: false,
             version,
-            failed_emitters: vec![],
-        });
-    };
-    let mut failed = Vec::new();
-    for emitter in &p.emitters {
-        if let Err(e) = emitter.emit(&report, 0).await {
-            warn!(emitter = emitter.name(), error = %e, "emitter failed");
-            let job = Job::Deliver {
-                report_id: report.id.clone(),
-                version: report.version,
-                emitter: emitter.name().to_string(),
-            };
-            p.record_failure(
-                &job,
-                &CoreError::Port {
-                    stage: format!("emitter {}", emitter.name()),
-                    message: e.to_string(),
-                    retryable: false,
-                },
+            severity: None,
+        },
+    })
+}
+
+/// The identifiers a report message carries (the message is the report, maybe cut
+/// to fit SNS; the emitters get the stored version, whole).
+#[derive(Debug, Clone, Deserialize)]
+struct PublishedRef {
+    id: String,
+    version: u32,
+}
+
+/// What the emitter-fanout did with a batch of report messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliverOutput {
+    /// Deliveries that succeeded (one per report version and emitter).
+    pub delivered: usize,
+    /// Deliveries that failed, kept in the error table and on the error topic.
+    pub failed: usize,
+}
+
+/// Emitter-fanout, subscribed to the report topic: hands each published version, as
+/// stored, to every built-in emitter. A failed delivery is kept as an error record
+/// (a `deliver` job with its input) and does not stop the others.
+pub async fn deliver_sns(p: &Pipeline, event: SnsEvent) -> Result<DeliverOutput, EdgeError> {
+    let mut out = DeliverOutput::default();
+    for record in event.records {
+        let published: PublishedRef = match serde_json::from_str(&record.sns.message) {
+            Ok(r) => r,
+            Err(e) => {
+                p.errors
+                    .put_error(&error_record(
+                        record.sns.message_id.clone(),
+                        "deliver",
+                        format!("not a report message: {e}"),
+                        None,
+                        record.sns.message.as_bytes(),
+                        p.clock.now(),
+                    ))
+                    .await
+                    .map_err(CoreError::from)?;
+                out.failed += 1;
+                continue;
+            }
+        };
+        for emitter in &p.emitters {
+            let name = emitter.name().to_string();
+            let delivered = pipeline::deliver(
+                &*p.store,
+                &p.emitters,
+                &published.id,
+                published.version,
+                &name,
+                0,
             )
-            .await
-            .map_err(CoreError::from)?;
-            failed.push(emitter.name().to_string());
+            .await;
+            match delivered {
+                Ok(()) => out.delivered += 1,
+                Err(e) => {
+                    warn!(emitter = %name, error = %e, "delivery failed");
+                    let job = Job::Deliver {
+                        report_id: published.id.clone(),
+                        version: published.version,
+                        emitter: name,
+                    };
+                    p.record_failure(&job, &e).await.map_err(CoreError::from)?;
+                    out.failed += 1;
+                }
+            }
         }
     }
-    info!(report_id = %report.id, version = report.version, severity = %report.result.severity, "published");
-    Ok(PublishOutput {
-        published: true,
-        version: report.version,
-        failed_emitters: failed,
-    })
+    Ok(out)
 }
 
 /// Tracing for a Lambda function: JSON lines, level from `RUST_LOG` (default info).

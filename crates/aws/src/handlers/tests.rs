@@ -8,7 +8,7 @@ use std::time::Duration;
 use alertresponder_core::fixtures::t;
 use alertresponder_core::memory::{self, MemoryRuntime};
 use alertresponder_core::ports::{
-    AdmitStore, Emitter, ErrorLog, ErrorSink, Inspection, Inspector, ManualClock, ReadStore,
+    AdmitStore, Clock, Emitter, ErrorLog, ErrorSink, Inspection, Inspector, ManualClock, ReadStore,
     SectionDraft,
 };
 use alertresponder_core::{
@@ -159,7 +159,7 @@ async fn dispatch_and_inspect(p: &Pipeline, rt: &MemoryRuntime) -> ReviewPlan {
         inspect_sns(p, sns_event(&records)).await.unwrap(),
         tasks.len()
     );
-    out.review.unwrap()
+    out
 }
 
 // --- receptor ------------------------------------------------------------------
@@ -173,7 +173,8 @@ async fn an_sns_record_is_received_under_its_message_id_and_a_redelivery_is_a_du
         ReceiveOutput {
             received: 1,
             duplicates: 0,
-            rejected: 0
+            rejected: 0,
+            failed_executions: 0,
         }
     );
     let scheduled = dispatches(&rt);
@@ -192,8 +193,8 @@ async fn an_sns_record_is_received_under_its_message_id_and_a_redelivery_is_a_du
         (0, 1, 0)
     );
     assert_eq!(dispatches(&rt), scheduled);
-    let meta = rt.store.report_meta(report_id).await.unwrap().unwrap();
-    assert_eq!(meta.alert_count, 1);
+    let counts = rt.store.report_counts(report_id).await.unwrap().unwrap();
+    assert_eq!(counts.alerts, 1);
 }
 
 #[tokio::test]
@@ -305,19 +306,18 @@ async fn the_dispatcher_publishes_the_tasks_and_answers_the_first_review() {
     let review_at = t(0) + p.settings.review_delay;
     assert_eq!(
         out,
-        DispatchOutput {
-            review: Some(ReviewPlan {
-                report_id: report_id.clone(),
-                version: 1,
-                review_at,
-            })
+        ReviewPlan {
+            report_id: report_id.clone(),
+            version: 1,
+            review_at,
         }
     );
-    // The state's output, as the second Wait reads it.
+    // The state's output, as the second Wait and the Review state read it:
+    // identifiers and a time, whatever the report's size.
     assert_eq!(
         serde_json::to_value(&out).unwrap(),
-        json!({"review": {"report_id": report_id, "version": 1,
-            "review_at": crate::sfn::sfn_time::format(&review_at)}})
+        json!({"report_id": report_id, "version": 1,
+            "review_at": crate::sfn::sfn_time::format(&review_at)})
     );
     let values: Vec<String> = rt
         .tasks
@@ -332,7 +332,7 @@ async fn the_dispatcher_publishes_the_tasks_and_answers_the_first_review() {
 }
 
 #[tokio::test]
-async fn an_alert_that_joins_before_the_first_review_needs_no_review_of_its_own() {
+async fn an_alert_that_joins_before_the_first_review_plans_version_zero_now() {
     let (p, rt, clock) = edge();
     receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
         .await
@@ -347,9 +347,38 @@ async fn an_alert_that_joins_before_the_first_review_needs_no_review_of_its_own(
         .into_iter()
         .find(|(j, _)| j.name().ends_with(":m2"))
         .unwrap();
+    let report_id = second.0.report_id().to_string();
     let out = dispatch(&p, delay_input(second.0, second.1)).await.unwrap();
-    assert_eq!(out, DispatchOutput { review: None });
-    assert_eq!(serde_json::to_value(&out).unwrap(), json!({"review": null}));
+    // No Choice in the state machine: the plan says "nothing", due at once.
+    assert_eq!(
+        out,
+        ReviewPlan {
+            report_id: report_id.clone(),
+            version: 0,
+            review_at: clock.now(),
+        }
+    );
+    let reviewed = review(
+        &p,
+        ReviewInput {
+            report_id,
+            version: 0,
+            review_at: out.review_at,
+            publisher: "exec".into(),
+        },
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reviewed,
+        ReviewOutput {
+            published: false,
+            version: 0,
+            severity: None
+        }
+    );
+    assert!(rt.reports.take().is_empty());
 }
 
 #[tokio::test]
@@ -366,12 +395,12 @@ async fn a_review_job_passes_the_dispatcher_and_other_jobs_are_invalid() {
     };
     let out = dispatch(&p, input.clone()).await.unwrap();
     assert_eq!(
-        out.review,
-        Some(ReviewPlan {
+        out,
+        ReviewPlan {
             report_id: "r1".into(),
             version: 2,
             review_at: t(600)
-        })
+        }
     );
     let at_once = dispatch(
         &p,
@@ -382,7 +411,7 @@ async fn a_review_job_passes_the_dispatcher_and_other_jobs_are_invalid() {
     )
     .await
     .unwrap();
-    assert_eq!(at_once.review.map(|r| r.review_at), Some(t(0)));
+    assert_eq!(at_once.review_at, t(0));
 
     let deliver = Job::Deliver {
         report_id: "r1".into(),
@@ -426,10 +455,22 @@ async fn the_harness_stores_sections_and_keeps_a_malformed_task_as_an_error() {
     assert_eq!(state.sections[0].author, "host");
 }
 
-// --- compiler, reviewer-invoker, emitter-fanout ----------------------------------
+// --- reviewer-invoker (the Review state) and emitter-fanout -----------------------
+
+/// The review wait the tests give the Review state.
+const WAIT: Duration = Duration::from_secs(300);
+
+fn review_input(plan: &ReviewPlan, publisher: &str) -> ReviewInput {
+    ReviewInput {
+        report_id: plan.report_id.clone(),
+        version: plan.version,
+        review_at: plan.review_at,
+        publisher: publisher.into(),
+    }
+}
 
 #[tokio::test]
-async fn the_review_states_compile_decide_and_publish_once_and_a_retry_republishes() {
+async fn the_review_state_compiles_decides_and_publishes_once_and_a_retry_republishes() {
     let (p, rt, clock) = edge();
     receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
         .await
@@ -437,75 +478,174 @@ async fn the_review_states_compile_decide_and_publish_once_and_a_retry_republish
     let plan = dispatch_and_inspect(&p, &rt).await;
     clock.advance_to(plan.review_at);
 
-    let compiled = compile(&p, plan.clone()).await.unwrap();
-    assert_eq!(compiled.version, 1);
-    let report = compiled.report.clone().unwrap();
-    assert_eq!((report.alerts.len(), report.sections.len()), (1, 1));
-    let result = review(&[], compiled.clone()).await;
-    assert_eq!(result.severity, Severity::Unclassified);
-    let input = PublishInput {
-        compiled,
-        result,
-        publisher: "exec-1".into(),
-    };
-    // The state machine hands each state the JSON of the one before.
-    let input: PublishInput =
-        serde_json::from_value(serde_json::to_value(&input).unwrap()).unwrap();
-    let out = publish(&p, input.clone()).await.unwrap();
+    // The state machine hands the state the JSON the Parameters build.
+    let input: ReviewInput =
+        serde_json::from_value(serde_json::to_value(review_input(&plan, "exec-1")).unwrap())
+            .unwrap();
+    let out = review(&p, input.clone(), WAIT).await.unwrap();
     assert_eq!(
         out,
-        PublishOutput {
+        ReviewOutput {
             published: true,
             version: 1,
-            failed_emitters: vec![]
+            severity: Some(Severity::Unclassified)
         }
     );
-    assert_eq!(rt.reports.take().len(), 1);
+    let published = rt.reports.take();
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        (published[0].alerts.len(), published[0].sections.len()),
+        (1, 1)
+    );
 
     // Step Functions retries the state after a timeout: same execution, published
     // again on the topic (the first answer may have been lost), never marked twice.
-    let retried = publish(&p, input.clone()).await.unwrap();
+    let retried = review(&p, input.clone(), WAIT).await.unwrap();
     assert!(!retried.published);
     assert_eq!(rt.reports.take().len(), 1, "the stored version again");
     // Another execution of the same version publishes nothing.
-    let other = PublishInput {
+    let other = ReviewInput {
         publisher: "exec-2".into(),
-        ..input
+        ..input.clone()
     };
-    assert!(!publish(&p, other).await.unwrap().published);
+    assert!(!review(&p, other, WAIT).await.unwrap().published);
     assert!(rt.reports.take().is_empty());
+}
 
-    // Compiling a published version answers no report; the reviewers skip it.
-    let again = compile(&p, plan).await.unwrap();
-    assert_eq!(again.report, None);
-    let skipped = review(&[], again).await;
-    assert_eq!(skipped.reason, "version 1 was published before");
+#[tokio::test]
+async fn a_successor_execution_publishes_what_its_failed_predecessor_marked() {
+    let (p, rt, clock) = edge();
+    receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
+        .await
+        .unwrap();
+    let plan = dispatch_and_inspect(&p, &rt).await;
+    clock.advance_to(plan.review_at);
+    let job = Job::Review {
+        report_id: plan.report_id.clone(),
+        version: 1,
+    };
+    let first = crate::sfn::execution_name_at(&job, 1);
+    review(&p, review_input(&plan, &first), WAIT).await.unwrap();
+    // Say the first execution's message was lost and the execution failed: its
+    // successor, `<name>-2`, is the same publisher and sends the stored version.
+    rt.reports.take();
+    let successor = crate::sfn::execution_name_at(&job, 2);
+    let out = review(&p, review_input(&plan, &successor), WAIT)
+        .await
+        .unwrap();
+    assert!(!out.published);
+    assert_eq!(rt.reports.take().len(), 1, "re-published by the successor");
+}
+
+#[tokio::test]
+async fn the_review_waits_for_pending_inspections_up_to_its_bound() {
+    let (p, rt, clock) = edge();
+    receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
+        .await
+        .unwrap();
+    let (job, due) = rt.scheduler.take_next(DateTime::<Utc>::MAX_UTC).unwrap();
+    clock.advance_to(due);
+    let plan = dispatch(&p, delay_input(job, due)).await.unwrap();
+    // The task is lost: the harness never runs it.
+    assert_eq!(rt.tasks.take().len(), 1);
+    clock.advance_to(plan.review_at);
+    let input = review_input(&plan, "exec-1");
+    let err = review(&p, input.clone(), WAIT).await.unwrap_err();
+    assert_eq!(err.kind, EdgeErrorKind::InspectionsPending);
+    assert_eq!(
+        Diagnostic::from(err).error_type,
+        "InspectionsPending",
+        "what the Review state's Retry matches"
+    );
+    assert!(
+        rt.reports.take().is_empty(),
+        "nothing published while waiting"
+    );
+
+    // Past the bound, a lost task no longer holds the report: reviewed, with the
+    // pending inspection shown as timed out.
+    clock.advance_to(plan.review_at + WAIT);
+    let out = review(&p, input, WAIT).await.unwrap();
+    assert!(out.published);
+    let report = rt.reports.take().remove(0);
+    let pending: Vec<_> = report
+        .inspections
+        .iter()
+        .filter(|r| r.status == alertresponder_core::InspectionStatus::TimedOut)
+        .map(|r| (r.inspector.as_str(), r.attribute.value.as_str()))
+        .collect();
+    assert_eq!(pending, [("alertresponder", "192.0.2.1")]);
+}
+
+#[tokio::test]
+async fn the_review_state_answers_identifiers_only_whatever_the_reports_size() {
+    let (p, rt, clock) = edge();
+    // Eight alerts of ~100 KB: far over what a state carries.
+    for i in 0..8 {
+        let mut alert: Value = serde_json::from_str(&alert_json(&["192.0.2.1"])).unwrap();
+        alert["body"] = json!({ "log": "x".repeat(100_000) });
+        receive_sns(&p, sns_event(&[(&format!("m{i}"), &alert.to_string())]))
+            .await
+            .unwrap();
+    }
+    let plan = dispatch_and_inspect(&p, &rt).await;
+    assert!(serde_json::to_vec(&plan).unwrap().len() < 512);
+    clock.advance_to(plan.review_at);
+    let out = review(&p, review_input(&plan, "exec-1"), WAIT)
+        .await
+        .unwrap();
+    assert!(out.published);
+    assert!(serde_json::to_vec(&out).unwrap().len() < 512);
+    assert_eq!(
+        rt.reports.take()[0].alerts.len(),
+        8,
+        "the report itself is whole"
+    );
+}
+
+/// A reviewer that lets the test act while it decides (an alert joining during
+/// the review).
+struct Gate {
+    started: tokio::sync::Notify,
+    proceed: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl alertresponder_core::ports::Reviewer for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    async fn review(&self, _: &Report) -> Result<Option<ReportResult>, PluginError> {
+        self.started.notify_one();
+        self.proceed.notified().await;
+        Ok(None)
+    }
 }
 
 #[tokio::test]
 async fn an_alert_that_joins_during_the_review_gets_a_version_of_its_own() {
-    let (p, rt, clock) = edge();
+    let (mut p, rt, clock) = edge();
+    let gate = Arc::new(Gate {
+        started: tokio::sync::Notify::new(),
+        proceed: tokio::sync::Notify::new(),
+    });
+    p.reviewers = vec![gate.clone()];
     receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
         .await
         .unwrap();
     let plan = dispatch_and_inspect(&p, &rt).await;
     clock.advance_to(plan.review_at);
-    let compiled = compile(&p, plan).await.unwrap();
-    // Joins after the compile, before the publish: version 1 does not hold it.
-    receive_sns(&p, sns_event(&[("m2", &alert_json(&["192.0.2.1"]))]))
-        .await
-        .unwrap();
-    let result = review(&[], compiled.clone()).await;
-    publish(
-        &p,
-        PublishInput {
-            compiled,
-            result,
-            publisher: "exec-1".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let reviewing = review(&p, review_input(&plan, "exec-1"), WAIT);
+    let joining = async {
+        gate.started.notified().await;
+        // Joins after the compile, before the publish: version 1 does not hold it.
+        receive_sns(&p, sns_event(&[("m2", &alert_json(&["192.0.2.1"]))]))
+            .await
+            .unwrap();
+        gate.proceed.notify_one();
+    };
+    let (out, ()) = tokio::join!(reviewing, joining);
+    assert!(out.unwrap().published);
     let reviews: Vec<Job> = rt
         .scheduler
         .pending()
@@ -522,36 +662,46 @@ async fn an_alert_that_joins_during_the_review_gets_a_version_of_its_own() {
 }
 
 #[tokio::test]
-async fn a_failed_emitter_is_kept_as_an_error_and_does_not_undo_the_publication() {
+async fn the_fanout_delivers_the_stored_version_and_keeps_a_failed_delivery() {
     let (mut p, rt, clock) = edge();
-    p.emitters = vec![Arc::new(Broken)];
     let sink = Arc::new(Recorded::default());
-    p.errors = sink.clone();
     receive_sns(&p, sns_event(&[("m1", &alert_json(&["192.0.2.1"]))]))
         .await
         .unwrap();
     let plan = dispatch_and_inspect(&p, &rt).await;
     clock.advance_to(plan.review_at);
-    let compiled = compile(&p, plan.clone()).await.unwrap();
-    let result = review(&[], compiled.clone()).await;
-    let out = publish(
-        &p,
-        PublishInput {
-            compiled,
-            result,
-            publisher: "exec-1".into(),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(out.published);
-    assert_eq!(out.failed_emitters, ["broken"]);
+    review(&p, review_input(&plan, "exec-1"), WAIT)
+        .await
+        .unwrap();
+    let message = serde_json::to_string(&rt.reports.take()[0]).unwrap();
+
+    let good = Arc::new(Kept::default());
+    p.emitters = vec![Arc::new(Broken), good.clone()];
+    p.errors = sink.clone();
+    let out = deliver_sns(&p, sns_event(&[("r1", &message), ("r2", "not json")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DeliverOutput {
+            delivered: 1,
+            failed: 2
+        }
+    );
+    assert_eq!(good.versions(), [(plan.report_id.clone(), 1)]);
     let job = Job::Deliver {
         report_id: plan.report_id.clone(),
         version: 1,
         emitter: "broken".into(),
     };
-    assert_eq!(sink.records(), [(job.name(), "deliver".to_string())]);
+    assert_eq!(
+        sink.records(),
+        [
+            (job.name(), "deliver".to_string()),
+            ("r2".to_string(), "deliver".to_string())
+        ]
+    );
+    // The publication stands.
     let meta = rt
         .store
         .report_meta(&plan.report_id)
@@ -561,23 +711,28 @@ async fn a_failed_emitter_is_kept_as_an_error_and_does_not_undo_the_publication(
     assert_eq!(meta.published_version, 1);
 }
 
-#[tokio::test]
-async fn a_compiled_report_is_cut_to_fit_the_state_machines_state() {
-    let (p, rt, clock) = edge();
-    // Eight alerts of ~100 KB: far over what a state carries.
-    for i in 0..8 {
-        let mut alert: Value = serde_json::from_str(&alert_json(&["192.0.2.1"])).unwrap();
-        alert["body"] = json!({ "log": "x".repeat(100_000) });
-        receive_sns(&p, sns_event(&[(&format!("m{i}"), &alert.to_string())]))
-            .await
-            .unwrap();
+/// An emitter that keeps which versions it was given.
+#[derive(Default)]
+struct Kept(Mutex<Vec<(String, u32)>>);
+
+#[async_trait]
+impl Emitter for Kept {
+    fn name(&self) -> &str {
+        "kept"
     }
-    let plan = dispatch_and_inspect(&p, &rt).await;
-    clock.advance_to(plan.review_at);
-    let compiled = compile(&p, plan).await.unwrap();
-    let report = compiled.report.unwrap();
-    assert!(serde_json::to_vec(&report).unwrap().len() <= MAX_STATE_REPORT_BYTES);
-    assert!(report.cut.is_some(), "the report says it was cut");
+    async fn emit(&self, report: &Report, _attempt: u32) -> Result<(), PluginError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((report.id.clone(), report.version));
+        Ok(())
+    }
+}
+
+impl Kept {
+    fn versions(&self) -> Vec<(String, u32)> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 // --- errors as Step Functions and Lambda see them --------------------------------
@@ -641,4 +796,225 @@ fn the_sns_fixture_carries_one_valid_alert() {
             .unwrap();
     let ip: &Attribute = &alert.attributes[0];
     assert_eq!(ip.value, "198.51.100.7");
+}
+
+// --- receptor: executions that closed without success ------------------------------
+
+const EXECUTION_FAILED: &str =
+    include_str!("../../tests/fixtures/eventbridge-sfn-execution-failed.json");
+
+fn execution_failed() -> Value {
+    serde_json::from_str(EXECUTION_FAILED).unwrap()
+}
+
+/// The fixture's job and its review time.
+fn failed_job() -> (Job, DateTime<Utc>) {
+    (
+        Job::Review {
+            report_id: "0f6ba0d2-7a4e-4b8e-a1b1-1234567890ab".into(),
+            version: 1,
+        },
+        "2026-11-20T10:20:41Z".parse().unwrap(),
+    )
+}
+
+/// A scheduler that gives up on every job, as `SfnScheduler` does past its bound.
+struct GivesUp;
+
+#[async_trait]
+impl alertresponder_core::ports::Scheduler for GivesUp {
+    async fn schedule(&self, job: &Job, _due: DateTime<Utc>) -> Result<(), CoreError> {
+        Err(CoreError::Port {
+            stage: "scheduler".into(),
+            message: format!(
+                "{}: its 10 executions all ended without success; not starting another",
+                job.name()
+            ),
+            retryable: false,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_kept_with_its_input_and_its_job_scheduled_again() {
+    let (p, rt, _) = edge();
+    let event = execution_failed();
+    let out = receive_event(&p, event.clone()).await.unwrap();
+    assert_eq!(
+        out,
+        ReceiveOutput {
+            failed_executions: 1,
+            ..ReceiveOutput::default()
+        }
+    );
+    let name = event["detail"]["name"].as_str().unwrap();
+    let record = rt
+        .store
+        .get_error(name, "execution")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.error.starts_with(&format!(
+            "execution {name} ended FAILED (AlertResponder.StepFailed: a step failed"
+        )),
+        "{}",
+        record.error
+    );
+    assert!(
+        record.error.contains("was scheduled again"),
+        "{}",
+        record.error
+    );
+    assert_eq!(record.input, event["detail"]["input"].as_str().unwrap());
+    // The job again, at its own review time (still ahead of this clock).
+    let (job, review_at) = failed_job();
+    assert_eq!(rt.scheduler.requests(), [(job, review_at)]);
+    assert!(rt.store.report_count() == 0, "no alert was received");
+}
+
+#[tokio::test]
+async fn a_job_whose_due_time_passed_is_scheduled_for_now() {
+    let (p, rt, clock) = edge();
+    let later: DateTime<Utc> = "2026-11-20T11:00:00Z".parse().unwrap();
+    clock.advance_to(later);
+    let mut event = execution_failed();
+    event["detail"]["status"] = json!("TIMED_OUT");
+    event["detail"]["error"] = Value::Null;
+    event["detail"]["cause"] = Value::Null;
+    receive_event(&p, event).await.unwrap();
+    assert_eq!(rt.scheduler.requests(), [(failed_job().0, later)]);
+    let record = &rt.store.errors()[0];
+    assert!(
+        record.error.contains("ended TIMED_OUT; its job"),
+        "{}",
+        record.error
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_execution_event_does_nothing_new() {
+    let (p, rt, _) = edge();
+    receive_event(&p, execution_failed()).await.unwrap();
+    let first = rt.store.errors();
+    receive_event(&p, execution_failed()).await.unwrap();
+    // One record, keyed (execution, stage), replaced in place; one job pending (the
+    // scheduler is idempotent by job: on AWS the successor's name is deterministic).
+    assert_eq!(rt.store.errors(), first);
+    assert_eq!(rt.scheduler.pending().len(), 1);
+}
+
+#[tokio::test]
+async fn an_execution_whose_input_is_not_a_job_is_kept_and_not_retried() {
+    let (p, rt, _) = edge();
+    let mut event = execution_failed();
+    event["detail"]["input"] = json!("{\"not\": \"a job\"}");
+    let out = receive_event(&p, event).await.unwrap();
+    assert_eq!(out.failed_executions, 1);
+    let records = rt.store.errors();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].stage, "execution");
+    assert_eq!(records[0].input, "{\"not\": \"a job\"}");
+    assert!(
+        records[0]
+            .error
+            .contains("not a job of the delay state machine"),
+        "{}",
+        records[0].error
+    );
+    assert!(rt.scheduler.requests().is_empty());
+}
+
+#[tokio::test]
+async fn past_the_executions_bound_the_record_alone_keeps_the_report_visible() {
+    let (mut p, rt, _) = edge();
+    p.scheduler = Arc::new(GivesUp);
+    let out = receive_event(&p, execution_failed()).await.unwrap();
+    assert_eq!(
+        out.failed_executions, 1,
+        "not retried: nothing a retry would change"
+    );
+    let record = &rt.store.errors()[0];
+    assert!(
+        record.error.contains("NOT scheduled again"),
+        "{}",
+        record.error
+    );
+    assert!(record.error.contains("10 executions"), "{}", record.error);
+    assert!(
+        record.error.contains("keeps the report visible"),
+        "{}",
+        record.error
+    );
+    assert!(record
+        .input
+        .contains("0f6ba0d2-7a4e-4b8e-a1b1-1234567890ab"));
+}
+
+#[tokio::test]
+async fn a_transient_scheduling_failure_is_recorded_and_retried() {
+    let (p, rt, _) = edge();
+    rt.scheduler.fail_next(1);
+    let err = receive_event(&p, execution_failed()).await.unwrap_err();
+    assert_eq!(err.kind, EdgeErrorKind::Retryable);
+    let records = rt.store.errors();
+    assert!(
+        records[0].error.contains("failed for now"),
+        "{}",
+        records[0].error
+    );
+    // Lambda's retry: the same record, now saying the job was scheduled.
+    receive_event(&p, execution_failed()).await.unwrap();
+    let records = rt.store.errors();
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].error.contains("was scheduled again"),
+        "{}",
+        records[0].error
+    );
+    assert_eq!(rt.scheduler.pending(), [failed_job()]);
+}
+
+#[tokio::test]
+async fn execution_records_go_through_the_pipelines_error_sink() {
+    let (mut p, rt, _) = edge();
+    let sink = Arc::new(Recorded::default());
+    p.errors = sink.clone();
+    receive_event(&p, execution_failed()).await.unwrap();
+    let name = execution_failed()["detail"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sink.records(), [(name, "execution".to_string())]);
+    assert!(
+        rt.store.errors().is_empty(),
+        "on AWS the sink also publishes the topic"
+    );
+}
+
+#[tokio::test]
+async fn a_succeeded_execution_or_a_malformed_change_is_not_a_failure() {
+    let (p, rt, _) = edge();
+    let mut event = execution_failed();
+    event["detail"]["status"] = json!("SUCCEEDED");
+    let out = receive_event(&p, event.clone()).await.unwrap();
+    assert_eq!(out, ReceiveOutput::default());
+    assert!(rt.store.errors().is_empty());
+    assert!(rt.scheduler.requests().is_empty());
+    event["detail"] = json!({"status": "FAILED"});
+    let out = receive_event(&p, event).await.unwrap();
+    assert_eq!(out.rejected, 1);
+    let records = rt.store.errors();
+    assert_eq!(
+        (records[0].id.as_str(), records[0].stage.as_str()),
+        (
+            "eventbridge:315c1398-40ff-a850-213b-158f73e60175",
+            "execution"
+        )
+    );
+    assert!(
+        records[0].error.contains("detail.name"),
+        "{}",
+        records[0].error
+    );
 }

@@ -10,7 +10,7 @@ use crate::error::StoreError;
 use crate::model::{Alert, Attribute, ErrorRecord, InspectionRecord, Report, ReportSection};
 use crate::ports::{
     Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink, FindingStore,
-    PublishMark, PublishStore, ReadStore, ReportMeta, ReportState, Store,
+    PublishMark, PublishStore, ReadStore, ReportCounts, ReportMeta, ReportState, Store,
 };
 
 /// When the injected crash strikes the chosen call.
@@ -146,6 +146,15 @@ impl FindingStore for CrashingStore {
         let crash = self.enter()?;
         self.leave(crash, self.inner.put_inspection(report_id, record).await)
     }
+
+    async fn mark_inspected(
+        &self,
+        report_id: &str,
+        attribute: &Attribute,
+    ) -> Result<(), StoreError> {
+        let crash = self.enter()?;
+        self.leave(crash, self.inner.mark_inspected(report_id, attribute).await)
+    }
 }
 
 #[async_trait]
@@ -153,6 +162,11 @@ impl ReadStore for CrashingStore {
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError> {
         let crash = self.enter()?;
         self.leave(crash, self.inner.report_meta(report_id).await)
+    }
+
+    async fn report_counts(&self, report_id: &str) -> Result<Option<ReportCounts>, StoreError> {
+        let crash = self.enter()?;
+        self.leave(crash, self.inner.report_counts(report_id).await)
     }
 
     async fn load_report(&self, report_id: &str) -> Result<Option<ReportState>, StoreError> {

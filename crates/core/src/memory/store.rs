@@ -18,8 +18,9 @@ use crate::model::{
 };
 use crate::ports::{
     aggregation_bounds, Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink,
-    FindingStore, PublishMark, PublishStore, ReadStore, ReportMeta, ReportState,
+    FindingStore, PublishMark, PublishStore, ReadStore, ReportCounts, ReportMeta, ReportState,
 };
+use std::collections::HashSet;
 
 /// The store ports in memory: for tests, and for trying the pipeline without a file.
 #[derive(Debug, Default)]
@@ -56,6 +57,8 @@ struct Content {
     mentions: HashMap<String, String>,
     /// Claimed attributes by hash: (attribute, claimer).
     attributes: Ordered<String, (Attribute, String)>,
+    /// Hashes of claimed attributes whose inspection finished.
+    inspected: HashSet<String>,
     /// Sections by (attribute hash, author, index).
     sections: Ordered<(String, String, usize), ReportSection>,
     /// Inspection records by (attribute hash, inspector).
@@ -195,10 +198,11 @@ impl AdmitStore for MemoryStore {
         let State {
             reports, content, ..
         } = &mut *state;
-        let kept = reports
-            .get_mut(&report_id)
-            .ok_or_else(|| unknown_report(&report_id))?;
-        let meta = kept.meta.clone();
+        let meta = reports
+            .get(&report_id)
+            .ok_or_else(|| unknown_report(&report_id))?
+            .meta
+            .clone();
         let content = content.entry(report_id).or_default();
         let message_id = arrival.message_id.to_string();
         let hashes: Vec<String> = arrival
@@ -213,7 +217,6 @@ impl AdmitStore for MemoryStore {
                 content
                     .alerts
                     .upsert(message_id.clone(), (arrival.alert.clone(), now));
-                kept.meta.alert_count += 1;
                 for hash in &hashes {
                     content
                         .mentions
@@ -271,16 +274,15 @@ impl ClaimStore for MemoryStore {
                 Claim::Seen
             });
         }
-        let kept = reports
-            .get_mut(report_id)
-            .ok_or_else(|| unknown_report(report_id))?;
-        if kept.meta.attribute_count >= cap {
+        if !reports.contains_key(report_id) {
+            return Err(unknown_report(report_id));
+        }
+        if count(content.attributes.len()) >= cap {
             return Ok(Claim::CapReached);
         }
         content
             .attributes
             .upsert(hash, (attribute.clone(), claimer.to_string()));
-        kept.meta.attribute_count = count(content.attributes.len());
         Ok(Claim::New)
     }
 }
@@ -312,12 +314,41 @@ impl FindingStore for MemoryStore {
             .upsert(key, record.clone());
         Ok(())
     }
+
+    async fn mark_inspected(
+        &self,
+        report_id: &str,
+        attribute: &Attribute,
+    ) -> Result<(), StoreError> {
+        let hash = attribute.hash();
+        let mut state = self.lock();
+        if let Some(content) = state.content.get_mut(report_id) {
+            if content.attributes.get(&hash).is_some() {
+                content.inspected.insert(hash);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl ReadStore for MemoryStore {
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError> {
         Ok(self.lock().reports.get(report_id).map(|k| k.meta.clone()))
+    }
+
+    async fn report_counts(&self, report_id: &str) -> Result<Option<ReportCounts>, StoreError> {
+        let state = self.lock();
+        if !state.reports.contains_key(report_id) {
+            return Ok(None);
+        }
+        Ok(Some(state.content.get(report_id).map_or_else(
+            ReportCounts::default,
+            |c| ReportCounts {
+                alerts: count(c.alerts.len()),
+                attributes: count(c.attributes.len()),
+            },
+        )))
     }
 
     async fn load_report(&self, report_id: &str) -> Result<Option<ReportState>, StoreError> {
@@ -334,6 +365,13 @@ impl ReadStore for MemoryStore {
                 .attributes
                 .values
                 .iter()
+                .map(|a| a.0.clone())
+                .collect(),
+            pending: content
+                .attributes
+                .values
+                .iter()
+                .filter(|a| !content.inspected.contains(&a.0.hash()))
                 .map(|a| a.0.clone())
                 .collect(),
             sections: content.sections.to_vec(),

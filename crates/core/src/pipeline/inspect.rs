@@ -13,11 +13,14 @@ use crate::error::{CoreError, PluginError};
 use crate::model::{InspectionRecord, InspectionStatus, ReportSection, Task};
 use crate::ports::{ClaimStore, Clock, FindingStore, Inspector, TaskBus};
 use crate::settings::Settings;
+use crate::{fit, validate};
 
 /// Step 4: run a task through every inspector that takes its attribute, concurrently,
 /// each bounded by its timeout. Sections are stored; discovered attributes are claimed
 /// and become tasks one level deeper, up to `max_depth`. A failing inspector is
-/// recorded in the report and does not stop the others.
+/// recorded in the report and does not stop the others. What is stored is bounded so
+/// that it fits every store ([`crate::fit`]): a section too large is stored cut, and
+/// a discovered attribute too large or invalid is recorded as skipped, each saying so.
 #[instrument(skip_all, fields(report_id = %task.report_id, attribute = %task.attribute.value, depth = task.depth), err(level = "debug"))]
 pub async fn inspect(
     store: &(impl ClaimStore + FindingStore + ?Sized),
@@ -46,18 +49,29 @@ pub async fn inspect(
         let (status, detail) = match result {
             Ok(inspection) => {
                 let n_sections = inspection.sections.len();
+                let mut notes = Vec::new();
                 for (idx, draft) in inspection
                     .sections
                     .into_iter()
                     .take(settings.max_sections_per_inspection)
                     .enumerate()
                 {
+                    // Cut, never dropped: the section's place says the inspector found
+                    // something, the note and preview say what became of it.
+                    let (content, cut_from) = fit::bound_section_content(draft.content);
+                    if let Some(bytes) = cut_from {
+                        warn!(inspector = %name, section = idx, bytes, "section content cut");
+                        notes.push(format!(
+                            "section {idx} cut: its content was {bytes} bytes, over the {}-byte bound",
+                            fit::MAX_SECTION_BYTES
+                        ));
+                    }
                     let section = ReportSection {
                         report_id: task.report_id.clone(),
                         author: name.clone(),
                         attribute: task.attribute.clone(),
-                        section_type: draft.section_type,
-                        content: draft.content,
+                        section_type: fit::cut_text(&draft.section_type, validate::MAX_ID_LEN),
+                        content,
                     };
                     store.put_section(&section, idx).await?;
                 }
@@ -66,12 +80,26 @@ pub async fn inspect(
                 // One claim per attribute: a claim by the same claimer counts as new
                 // again, and a bus that does not deduplicate would carry it twice.
                 let mut seen = HashSet::new();
+                let mut invalid = 0;
                 for attr in inspection
                     .new_attributes
                     .iter()
                     .take(settings.max_new_attributes_per_inspection)
                 {
                     if !seen.insert(attr.hash()) {
+                        continue;
+                    }
+                    if let Err(why) = fit::check_new_attribute(attr) {
+                        // Its record carries a cut copy: the attribute itself may be
+                        // too large for any store.
+                        invalid += 1;
+                        let note = bound(&format!("found by {name}, not inspected: {why}"));
+                        store
+                            .put_inspection(
+                                &task.report_id,
+                                &skipped(&fit::cut_attribute(attr), note, now),
+                            )
+                            .await?;
                         continue;
                     }
                     if task.depth + 1 > settings.max_depth {
@@ -97,7 +125,6 @@ pub async fn inspect(
                     )
                     .await?;
                 }
-                let mut notes = Vec::new();
                 if n_sections > settings.max_sections_per_inspection {
                     notes.push(format!(
                         "{n_sections} sections, kept {}",
@@ -110,12 +137,20 @@ pub async fn inspect(
                         settings.max_new_attributes_per_inspection
                     ));
                 }
+                if invalid > 0 {
+                    notes.push(format!(
+                        "{invalid} new attributes skipped as invalid (see their records)"
+                    ));
+                }
                 let status = if n_sections == 0 && n_new == 0 {
                     InspectionStatus::NothingFound
                 } else {
                     InspectionStatus::Ok
                 };
-                (status, (!notes.is_empty()).then(|| notes.join("; ")))
+                (
+                    status,
+                    (!notes.is_empty()).then(|| bound(&notes.join("; "))),
+                )
             }
             Err(PluginError::TimedOut(d)) => {
                 warn!(inspector = %name, "inspector timed out");
@@ -138,5 +173,10 @@ pub async fn inspect(
         };
         store.put_inspection(&task.report_id, &record).await?;
     }
+    // Last: the attribute is no longer pending once every outcome is kept (a crash
+    // before this leaves it pending, and the retry writes the same records again).
+    store
+        .mark_inspected(&task.report_id, &task.attribute)
+        .await?;
     Ok(())
 }

@@ -16,7 +16,6 @@ use crate::ports::{
     Clock, Emitter, ErrorSink, Inspector, ReportBus, Reviewer, Scheduler, Store, TaskBus,
 };
 use crate::settings::Settings;
-use crate::validate;
 
 pub mod deliver;
 pub mod dispatch;
@@ -31,11 +30,23 @@ pub use dispatch::dispatch;
 pub use inspect::inspect;
 pub use receive::{admit, receive, receive_alert};
 pub use review::{
-    compile, compile_version, publish_version, review, review_report, Compiled, ReviewOutcome,
+    compile, compile_version, compile_when_inspected, publish_version, review, review_report,
+    Compiled, ReviewOutcome,
 };
 
-/// Longest error or input text kept in a record.
+/// Longest error or reason text kept in a record (an inspection's detail, a
+/// reviewer's reason, an error record's error), plus a note of what was cut.
 pub const MAX_DETAIL_BYTES: usize = 4096;
+
+/// Largest input kept in an error record, counted as it is serialised (JSON-escaped,
+/// so that quotes or control characters cannot make it grow): 128 KiB. An error
+/// record is published whole as one SNS message (256 KiB, message attributes
+/// included) and stored as one DynamoDB item (400 KB, its ID in the key and beside
+/// it); it carries its error (up to [`MAX_DETAIL_BYTES`], at most six times that
+/// escaped), its field and ID besides the input. An alert can be as large as
+/// [`crate::validate::MAX_ALERT_BYTES`] (256 KiB, the SNS limit itself), so the input of a
+/// rejected alert is cut lower than what a valid one may be, with `input_truncated`.
+pub const MAX_ERROR_INPUT_BYTES: usize = 128 * 1024;
 
 /// What receiving an alert did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -190,7 +201,8 @@ impl Pipeline {
     }
 }
 
-/// Builds an error record, cutting the input to [`validate::MAX_ALERT_BYTES`].
+/// Builds an error record, cutting the input to [`MAX_ERROR_INPUT_BYTES`] as
+/// serialised, and the error and field to [`MAX_DETAIL_BYTES`].
 pub fn error_record(
     id: String,
     stage: &str,
@@ -199,27 +211,23 @@ pub fn error_record(
     input: &[u8],
     at: DateTime<Utc>,
 ) -> ErrorRecord {
-    let truncated = input.len() > validate::MAX_ALERT_BYTES;
-    let cut = &input[..input.len().min(validate::MAX_ALERT_BYTES)];
+    // Every byte takes at least one byte serialised: more than the bound (and a
+    // partial character) is never needed.
+    let head = &input[..input.len().min(MAX_ERROR_INPUT_BYTES + 4)];
+    let text = String::from_utf8_lossy(head);
+    let (kept, cut) = crate::fit::json_prefix(&text, MAX_ERROR_INPUT_BYTES);
     ErrorRecord {
         id,
         stage: stage.to_string(),
         error: bound(&error),
-        field,
-        input: String::from_utf8_lossy(cut).into_owned(),
-        input_truncated: truncated,
+        field: field.map(|f| bound(&f)),
+        input: kept.to_string(),
+        input_truncated: cut || head.len() < input.len(),
         at,
     }
 }
 
 /// Cuts text to [`MAX_DETAIL_BYTES`] on a character boundary.
 pub fn bound(s: &str) -> String {
-    if s.len() <= MAX_DETAIL_BYTES {
-        return s.to_string();
-    }
-    let mut end = MAX_DETAIL_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &s[..end], s.len() - end)
+    crate::fit::cut_text(s, MAX_DETAIL_BYTES)
 }

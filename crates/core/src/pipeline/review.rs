@@ -5,12 +5,17 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use futures::future::join_all;
 use tracing::{info, instrument, warn};
 
-use super::{bound, Pipeline};
+use super::{bound, Pipeline, MAX_DETAIL_BYTES};
 use crate::error::CoreError;
-use crate::model::{Job, Report, ReportResult, ReportStatus, Severity};
+use crate::fit::cut_text;
+use crate::model::{
+    InspectionRecord, InspectionStatus, Job, Report, ReportResult, ReportStatus, Severity,
+};
 use crate::ports::{PublishMark, ReadStore, ReportMeta, ReportState, Reviewer};
 
 async fn load_state(store: &dyn ReadStore, report_id: &str) -> Result<ReportState, CoreError> {
@@ -49,7 +54,19 @@ pub enum ReviewOutcome {
 }
 
 /// Compiles a report as stored, for `version`.
-pub fn compile(state: &ReportState, version: u32) -> Report {
+///
+/// An attribute still pending at `now` (its inspection never finished: a lost task,
+/// a review that stopped waiting) is listed in the report's inspections as timed out,
+/// so that a reader sees what is missing rather than a clean report.
+pub fn compile(state: &ReportState, version: u32, now: DateTime<Utc>) -> Report {
+    let mut inspections = state.inspections.clone();
+    inspections.extend(state.pending.iter().map(|attribute| InspectionRecord {
+        inspector: "alertresponder".into(),
+        attribute: attribute.clone(),
+        status: InspectionStatus::TimedOut,
+        detail: Some("its inspection had not finished when the report was reviewed".into()),
+        at: now,
+    }));
     Report {
         id: state.meta.id.clone(),
         alerts: state.alerts.clone(),
@@ -64,7 +81,7 @@ pub fn compile(state: &ReportState, version: u32) -> Report {
         created_at: state.meta.created_at,
         version,
         previous_result: state.last_result.clone(),
-        inspections: state.inspections.clone(),
+        inspections,
         alert_id: state.meta.alert_id.clone(),
         published_at: None,
         cut: None,
@@ -74,6 +91,7 @@ pub fn compile(state: &ReportState, version: u32) -> Report {
 /// Runs every reviewer; the most severe result wins and every reason is kept.
 /// No reviewer, or none with a decision: `unclassified`. A failing reviewer counts
 /// as `unclassified` with its error as reason: a failure never makes a report safe.
+/// Every reason is cut to [`MAX_DETAIL_BYTES`], and so is the combined one.
 pub async fn review_report(reviewers: &[Arc<dyn Reviewer>], report: &Report) -> ReportResult {
     let results = join_all(
         reviewers
@@ -84,7 +102,10 @@ pub async fn review_report(reviewers: &[Arc<dyn Reviewer>], report: &Report) -> 
     let mut decided: Vec<(String, ReportResult)> = Vec::new();
     for (name, result) in results {
         match result {
-            Ok(Some(r)) => decided.push((name, r)),
+            Ok(Some(mut r)) => {
+                r.reason = bound(&r.reason);
+                decided.push((name, r));
+            }
             Ok(None) => {}
             Err(e) => {
                 warn!(reviewer = %name, error = %e, "reviewer failed");
@@ -114,11 +135,16 @@ pub async fn review_report(reviewers: &[Arc<dyn Reviewer>], report: &Report) -> 
     let reason = if decided.len() == 1 {
         decided.remove(0).1.reason
     } else {
-        decided
-            .iter()
-            .map(|(n, r)| format!("[{n}: {}] {}", r.severity, r.reason))
-            .collect::<Vec<_>>()
-            .join("; ")
+        // Each reviewer gets its share of the bound, so that every one is named and
+        // the whole stays bounded too.
+        let share = MAX_DETAIL_BYTES / decided.len();
+        bound(
+            &decided
+                .iter()
+                .map(|(n, r)| format!("[{n}: {}] {}", r.severity, cut_text(&r.reason, share)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     };
     ReportResult { severity, reason }
 }
@@ -137,11 +163,29 @@ pub struct Compiled {
 
 /// Step 6: compile the next version of a report as stored. `version` is the version
 /// the caller was scheduled for; if it is published already, nothing is compiled.
-#[instrument(skip_all, fields(report_id = %report_id, version), err(level = "debug"))]
+/// Attributes still pending are listed as timed out (see [`compile`]).
 pub async fn compile_version(
     store: &dyn ReadStore,
     report_id: &str,
     version: u32,
+    now: DateTime<Utc>,
+) -> Result<Compiled, CoreError> {
+    compile_when_inspected(store, report_id, version, now, None).await
+}
+
+/// [`compile_version`], waiting for inspections: while attributes of the report are
+/// pending and `now` is before `wait_until`, it compiles nothing and answers
+/// [`CoreError::InspectionsPending`] (retryable), so that the caller retries later.
+/// Past `wait_until` a lost task no longer holds the report: it is compiled with the
+/// pending attributes shown as timed out. The embedded runtime passes `None`: its
+/// job queue already runs a review after the inspections due before it.
+#[instrument(skip_all, fields(report_id = %report_id, version), err(level = "debug"))]
+pub async fn compile_when_inspected(
+    store: &dyn ReadStore,
+    report_id: &str,
+    version: u32,
+    now: DateTime<Utc>,
+    wait_until: Option<DateTime<Utc>>,
 ) -> Result<Compiled, CoreError> {
     // The meta decides (one read); only a version to compile loads the content.
     let meta = load_meta(store, report_id).await?;
@@ -153,12 +197,21 @@ pub async fn compile_version(
         });
     }
     let state = load_state(store, report_id).await?;
+    if let Some(until) = wait_until {
+        if !state.pending.is_empty() && now < until {
+            return Err(CoreError::InspectionsPending {
+                report_id: report_id.to_string(),
+                pending: state.pending.len(),
+                until,
+            });
+        }
+    }
     let version = state.meta.published_version + 1;
     tracing::Span::current().record("version", version);
     Ok(Compiled {
         report_id: report_id.to_string(),
         version,
-        report: Some(compile(&state, version)),
+        report: Some(compile(&state, version, now)),
     })
 }
 
@@ -242,7 +295,7 @@ pub async fn review(
     version: u32,
     publisher: &str,
 ) -> Result<ReviewOutcome, CoreError> {
-    let compiled = compile_version(&*p.store, report_id, version).await?;
+    let compiled = compile_version(&*p.store, report_id, version, p.clock.now()).await?;
     let result = match &compiled.report {
         Some(report) => review_report(&p.reviewers, report).await,
         None => ReportResult::default(),
@@ -274,9 +327,18 @@ async fn follow_up(
     alerts: usize,
     attributes: usize,
 ) -> Result<(), CoreError> {
-    // Decided on the meta's counts: one read, never the whole report.
+    // Decided on the meta and the counts, never the whole report.
     let meta = load_meta(&*p.store, report_id).await?;
-    if meta.grew_since(alerts, attributes) && meta.published_version == version {
+    if meta.published_version != version {
+        // A later version exists: it took care of what joined.
+        return Ok(());
+    }
+    let counts = p
+        .store
+        .report_counts(report_id)
+        .await?
+        .ok_or_else(|| not_found(report_id))?;
+    if counts.grew_since(alerts, attributes) {
         let job = Job::Review {
             report_id: report_id.to_string(),
             version: version + 1,

@@ -27,5 +27,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use plugin::{Emitter, Inspection, Inspector, Reviewer, SectionDraft};
 pub use store::{
     aggregation_bounds, Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink,
-    FindingStore, PublishMark, PublishStore, ReadStore, ReportMeta, ReportState, Store,
+    FindingStore, PublishMark, PublishStore, ReadStore, ReportCounts, ReportMeta, ReportState,
+    Store,
 };

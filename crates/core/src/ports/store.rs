@@ -17,7 +17,9 @@ use crate::model::{
 };
 
 /// What the store knows of a report without loading its content: enough for the
-/// handlers to decide (dispatch, compile or not, re-review or not) with one read.
+/// handlers to decide (dispatch, compile or not) with one read. It holds nothing that
+/// every joining alert would have to update: under a burst on one alert key, the
+/// receptors write their own items only (see [`ReportCounts`] for the counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportMeta {
     /// Report ID.
@@ -30,11 +32,6 @@ pub struct ReportMeta {
     pub opened_by: String,
     /// Last published version (0: never published).
     pub published_version: u32,
-    /// Alerts stored for it.
-    pub alert_count: u32,
-    /// Attributes claimed for inspection (what a compiled report lists).
-    #[serde(default)]
-    pub attribute_count: u32,
     /// When its last version was published.
     #[serde(default)]
     pub last_published_at: Option<DateTime<Utc>>,
@@ -49,16 +46,26 @@ impl ReportMeta {
             created_at,
             opened_by: message_id.to_string(),
             published_version: 0,
-            alert_count: 0,
-            attribute_count: 0,
             last_published_at: None,
         }
     }
+}
 
+/// How much a report holds, counted when asked (after a publication, to decide a
+/// re-review), so that no write has to keep a shared counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReportCounts {
+    /// Alerts stored for it.
+    pub alerts: u32,
+    /// Attributes claimed for inspection (what a compiled report lists).
+    pub attributes: u32,
+}
+
+impl ReportCounts {
     /// Whether the report holds more than a version compiled with `alerts` alerts and
     /// `attributes` attributes: then that version needs a re-review of its own.
     pub fn grew_since(&self, alerts: usize, attributes: usize) -> bool {
-        self.alert_count as usize > alerts || self.attribute_count as usize > attributes
+        self.alerts as usize > alerts || self.attributes as usize > attributes
     }
 }
 
@@ -79,6 +86,9 @@ pub struct ReportState {
     pub alerts: Vec<Alert>,
     /// Attributes claimed for inspection, in claim order.
     pub attributes: Vec<Attribute>,
+    /// The claimed attributes whose inspection has not finished (no
+    /// [`FindingStore::mark_inspected`] yet), in claim order.
+    pub pending: Vec<Attribute>,
     /// Sections written by inspectors.
     pub sections: Vec<ReportSection>,
     /// Inspector outcomes.
@@ -188,6 +198,14 @@ pub trait FindingStore: Send + Sync {
         report_id: &str,
         record: &InspectionRecord,
     ) -> Result<(), StoreError>;
+    /// Records that the inspection of a claimed attribute has finished (every inspector
+    /// answered, failed or timed out): it is no longer pending. Idempotent; an
+    /// attribute the report has not claimed is ignored.
+    async fn mark_inspected(
+        &self,
+        report_id: &str,
+        attribute: &Attribute,
+    ) -> Result<(), StoreError>;
 }
 
 /// Reading reports.
@@ -195,6 +213,8 @@ pub trait FindingStore: Send + Sync {
 pub trait ReadStore: Send + Sync {
     /// Metadata of a report: one read.
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError>;
+    /// How many alerts and claimed attributes a report holds.
+    async fn report_counts(&self, report_id: &str) -> Result<Option<ReportCounts>, StoreError>;
     /// Everything stored for a report, in the order it was stored.
     async fn load_report(&self, report_id: &str) -> Result<Option<ReportState>, StoreError>;
     /// A published version and the publisher that marked it.

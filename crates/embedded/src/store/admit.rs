@@ -158,6 +158,8 @@ pub(super) fn put_alert_in(
         )?;
         return Ok((false, from_millis(received_at)?));
     }
+    // The report list's count (a read model: the ports count rows, see `read_counts`).
+    // One writer thread runs every write, so this shared row is never contended.
     let counted = exec(
         tx,
         "UPDATE reports SET alert_count = alert_count + 1 WHERE id = ?1",

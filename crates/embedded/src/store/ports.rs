@@ -6,7 +6,7 @@ use alertresponder_core::model::{
 };
 use alertresponder_core::ports::{
     Claim, ClaimStore, ErrorLog, ErrorSink, FindingStore, PublishMark, PublishStore, ReadStore,
-    ReportMeta, ReportState,
+    ReportCounts, ReportMeta, ReportState,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,19 +16,13 @@ use super::SqliteStore;
 use crate::error::EmbeddedError;
 
 /// What the store knows of a report in one statement (see [`ReportMeta`]).
-///
-/// The attribute count is counted from the claims, not kept in a column: the claims'
-/// primary key starts with the report ID, so the count reads one range of that index
-/// (at most the attribute cap), and no write or existing file has a counter to keep
-/// in step.
 pub(super) fn read_meta(
     tx: &Connection,
     report_id: &str,
 ) -> Result<Option<ReportMeta>, EmbeddedError> {
     let row = row1(
         tx,
-        "SELECT id, alert_id, created_at, opened_by, published_version, alert_count,
-                (SELECT count(*) FROM attributes WHERE attributes.report_id = reports.id),
+        "SELECT id, alert_id, created_at, opened_by, published_version,
                 (SELECT max(published_at) FROM published WHERE published.report_id = reports.id)
                FROM reports WHERE id = ?1",
         params![report_id],
@@ -39,27 +33,48 @@ pub(super) fn read_meta(
                 r.get::<_, i64>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         },
     )
     .optional()?;
     row.map(
-        |(id, alert_id, created_at, opened_by, published, alerts, attributes, published_at)| {
+        |(id, alert_id, created_at, opened_by, published, published_at)| {
             Ok(ReportMeta {
                 id,
                 alert_id,
                 created_at: from_millis(created_at)?,
                 opened_by,
                 published_version: to_u32(published, "published_version")?,
-                alert_count: to_u32(alerts, "alert_count")?,
-                attribute_count: to_u32(attributes, "attribute count")?,
                 last_published_at: published_at.map(from_millis).transpose()?,
             })
         },
     )
+    .transpose()
+}
+
+/// How many alerts and claimed attributes a report holds (see [`ReportCounts`]).
+///
+/// Both are counted, not read from a column: the alerts' and the claims' primary keys
+/// start with the report ID, so each count reads one range of an index (the alerts of
+/// one report; at most the attribute cap of claims). `reports.alert_count` is kept
+/// for the report list only.
+fn read_counts(tx: &Connection, report_id: &str) -> Result<Option<ReportCounts>, EmbeddedError> {
+    let row: Option<(i64, i64)> = row1(
+        tx,
+        "SELECT (SELECT count(*) FROM alerts WHERE alerts.report_id = reports.id),
+                (SELECT count(*) FROM attributes WHERE attributes.report_id = reports.id)
+           FROM reports WHERE id = ?1",
+        params![report_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
+    row.map(|(alerts, attributes)| {
+        Ok(ReportCounts {
+            alerts: to_u32(alerts, "alert count")?,
+            attributes: to_u32(attributes, "attribute count")?,
+        })
+    })
     .transpose()
 }
 
@@ -168,6 +183,27 @@ impl FindingStore for SqliteStore {
         .await
         .map_err(StoreError::from)
     }
+
+    async fn mark_inspected(
+        &self,
+        report_id: &str,
+        attribute: &Attribute,
+    ) -> Result<(), StoreError> {
+        let report_id = report_id.to_string();
+        let hash = attribute.hash();
+        self.write(move |tx| {
+            // Only a claim is marked: an attribute the report has not claimed is ignored.
+            exec(
+                tx,
+                "INSERT OR IGNORE INTO inspected (report_id, hash)
+                 SELECT report_id, hash FROM attributes WHERE report_id = ?1 AND hash = ?2",
+                params![report_id, hash],
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(StoreError::from)
+    }
 }
 
 #[async_trait]
@@ -175,6 +211,13 @@ impl ReadStore for SqliteStore {
     async fn report_meta(&self, report_id: &str) -> Result<Option<ReportMeta>, StoreError> {
         let report_id = report_id.to_string();
         self.read(move |tx| read_meta(tx, &report_id))
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn report_counts(&self, report_id: &str) -> Result<Option<ReportCounts>, StoreError> {
+        let report_id = report_id.to_string();
+        self.read(move |tx| read_counts(tx, &report_id))
             .await
             .map_err(StoreError::from)
     }
@@ -204,6 +247,15 @@ impl ReadStore for SqliteStore {
                 attributes: json_rows(
                     tx,
                     "SELECT attribute FROM attributes WHERE report_id = ?1 ORDER BY seq",
+                    &report_id,
+                )?,
+                pending: json_rows(
+                    tx,
+                    "SELECT a.attribute FROM attributes a
+                      WHERE a.report_id = ?1
+                        AND NOT EXISTS (SELECT 1 FROM inspected i
+                                         WHERE i.report_id = a.report_id AND i.hash = a.hash)
+                      ORDER BY a.seq",
                     &report_id,
                 )?,
                 sections: json_rows(

@@ -71,6 +71,15 @@ CREATE TABLE IF NOT EXISTS attributes (
     PRIMARY KEY (report_id, hash)
 );
 
+-- Claimed attributes whose inspection has finished (`mark_inspected`): a claim
+-- without a row here is pending. A table of its own, not a column of `attributes`,
+-- so that a file of this schema version opens unchanged (see `INSPECTED_BACKFILL`).
+CREATE TABLE IF NOT EXISTS inspected (
+    report_id TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    PRIMARY KEY (report_id, hash)
+);
+
 CREATE TABLE IF NOT EXISTS sections (
     report_id TEXT NOT NULL,
     attr_hash TEXT NOT NULL,
@@ -128,6 +137,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (state, due_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_report ON jobs (report_id, kind, state);
 "#;
+
+/// Run once, when `inspected` is first created in a file that has claims already
+/// (written by a build that did not mark inspections): those claims count as
+/// inspected, as that build treated them, so that re-reviews of old reports do not list
+/// every attribute as timed out. A file created with the table has nothing to fill.
+const INSPECTED_BACKFILL: &str =
+    "INSERT OR IGNORE INTO inspected (report_id, hash) SELECT report_id, hash FROM attributes";
 
 /// How hard SQLite works to keep a commit across a power loss (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -196,7 +212,16 @@ pub(super) fn prepare(
             "schema version {version} was written by a newer build (this one reads {SCHEMA_VERSION})"
         )));
     }
+    let had_inspected: bool = row1(
+        &tx,
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inspected')",
+        [],
+        |r| r.get(0),
+    )?;
     tx.execute_batch(SCHEMA)?;
+    if !had_inspected {
+        tx.execute(INSPECTED_BACKFILL, [])?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     conn.set_prepared_statement_cache_capacity(128);

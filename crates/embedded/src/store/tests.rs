@@ -103,7 +103,10 @@ async fn schema_is_created_on_first_open_and_data_survives_reopen() {
 
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     let state = store.load_report("rep-m1").await.unwrap().unwrap();
-    assert_eq!(state.meta.alert_count, 1);
+    assert_eq!(
+        store.report_counts("rep-m1").await.unwrap().unwrap().alerts,
+        1
+    );
     assert_eq!(state.alerts, vec![alert("r", &["10.0.0.1"])]);
     assert_eq!(store.count_errors().await.unwrap(), 1);
     // Still joinable after the restart.
@@ -124,6 +127,10 @@ async fn retention_deletes_old_reports_with_their_records_but_not_those_with_que
         .unwrap();
     store
         .put_section(&section(&old.id, "10.0.0.1", "geo", "JP"), 0)
+        .await
+        .unwrap();
+    store
+        .mark_inspected(&old.id, &a.attributes[0])
         .await
         .unwrap();
     store
@@ -161,6 +168,25 @@ async fn retention_deletes_old_reports_with_their_records_but_not_those_with_que
     );
     assert!(store.report_meta(&new.id).await.unwrap().is_some());
     assert_eq!(store.count_errors().await.unwrap(), 0);
+    for table in [
+        "alerts",
+        "mentions",
+        "attributes",
+        "inspected",
+        "sections",
+        "published",
+    ] {
+        let left = store
+            .read(move |tx| {
+                sql::count(
+                    tx,
+                    &format!("SELECT count(*) FROM {table} WHERE report_id = 'rep-m1'"),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{table} rows of the pruned report");
+    }
     // The alert ID can open a fresh report afterwards.
     let fresh = admitted(&store, "alert:old", "m4", &a, t(1500)).await;
     assert_eq!(fresh.meta.opened_by, "m4");
@@ -168,6 +194,46 @@ async fn retention_deletes_old_reports_with_their_records_but_not_those_with_que
         !fresh.knows_all_attributes,
         "the old report's claims went with it"
     );
+}
+
+#[tokio::test]
+async fn a_file_written_before_inspections_were_marked_opens_with_its_claims_inspected() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("ar.db");
+    {
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        let a = alert("r", &["10.0.0.1", "10.0.0.2"]);
+        let id = admitted(&store, "alert:a", "m1", &a, t(0)).await.meta.id;
+        for x in &a.attributes {
+            store.claim_attribute(&id, x, "d", 10).await.unwrap();
+        }
+    }
+    // As a file of schema version 1 written before the `inspected` table existed.
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TABLE inspected").unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let state = store.load_report("rep-m1").await.unwrap().unwrap();
+    assert_eq!(state.attributes.len(), 2);
+    assert!(
+        state.pending.is_empty(),
+        "claims of the older build count as inspected: {:?}",
+        state.pending
+    );
+    // Claims made from now on are pending until marked; the fill does not run again.
+    store
+        .claim_attribute("rep-m1", &attr("10.0.0.3"), "d", 10)
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let state = store.load_report("rep-m1").await.unwrap().unwrap();
+    assert_eq!(state.pending, [attr("10.0.0.3")]);
+    let version: i64 = store
+        .read(|tx| Ok(sql::row1(tx, "PRAGMA user_version", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(version, 1, "no new schema version");
 }
 
 #[tokio::test]
@@ -233,12 +299,15 @@ async fn concurrent_receives_of_one_alert_id_open_one_report() {
         "{admissions:?}"
     );
     assert_eq!(stores[0].count_reports().await.unwrap(), 1);
-    // Each admission saw the report as the one before left it: no two interleaved.
-    let mut seen: Vec<u32> = admissions.iter().map(|a| a.meta.alert_count).collect();
-    seen.sort_unstable();
-    assert_eq!(seen, (0..8).collect::<Vec<u32>>());
-    let state = stores[3].load_report(&first.id).await.unwrap().unwrap();
-    assert_eq!(state.meta.alert_count, 8);
+    // Each admission saw the report as the one before left it: no two interleaved,
+    // so exactly one was the first to name the attribute they all name.
+    let first_to_name = admissions
+        .iter()
+        .filter(|a| !a.knows_all_attributes)
+        .count();
+    assert_eq!(first_to_name, 1, "{admissions:?}");
+    let counts = stores[3].report_counts(&first.id).await.unwrap().unwrap();
+    assert_eq!(counts.alerts, 8);
 }
 
 #[tokio::test]

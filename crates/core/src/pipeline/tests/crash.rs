@@ -239,7 +239,10 @@ async fn the_scenarios_do_what_they_are_named_for() {
     let (_, deep) = store_calls(Scenario::InspectDeep).await;
     assert_eq!(skipped(&deep), 2, "both discoveries too deep");
     let (calls, v1) = store_calls(Scenario::ReviewV1).await;
-    assert_eq!(calls, 4, "meta, load, mark, the follow-up's meta");
+    assert_eq!(
+        calls, 5,
+        "meta, load, mark, the follow-up's meta and counts"
+    );
     assert_eq!(v1.published.len(), 1);
     let (_, v2) = store_calls(Scenario::ReviewV2).await;
     assert_eq!(v2.published.len(), 2);

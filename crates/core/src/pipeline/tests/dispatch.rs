@@ -74,7 +74,14 @@ async fn a_task_is_published_for_each_attribute_new_to_the_report() {
         state.attributes,
         [ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3")]
     );
-    assert_eq!(state.meta.attribute_count, 3);
+    let counts = h
+        .store()
+        .report_counts(&r.report_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((counts.alerts, counts.attributes), (2, 3));
+    assert_eq!(state.pending, state.attributes, "none inspected yet");
 }
 
 #[tokio::test]

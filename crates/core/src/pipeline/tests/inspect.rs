@@ -290,3 +290,178 @@ async fn a_retried_inspection_replaces_its_findings_in_place() {
         "the discovery fed back again: its first try may have lost it"
     );
 }
+
+/// Section content whose JSON is `bytes` long or a little more.
+fn huge_content(bytes: usize) -> Value {
+    json!({ "blob": "é".repeat(bytes / 2) })
+}
+
+#[tokio::test]
+async fn a_section_over_the_bound_is_stored_cut_with_a_note_and_the_rest_written() {
+    use crate::fit::{MAX_SECTION_BYTES, SECTION_PREVIEW_BYTES};
+    let big = Arc::new(TestInspector::new("big", |t| {
+        let mut sections = host_section(t).sections;
+        sections.insert(
+            0,
+            SectionDraft {
+                section_type: "binary".into(),
+                content: huge_content(1024 * 1024),
+            },
+        );
+        Ok(Inspection {
+            sections,
+            new_attributes: vec![domain("found.example")],
+        })
+    }));
+    let good = Arc::new(TestInspector::new("good", |t| Ok(host_section(t))));
+    let h = harness(Settings::default()).with_inspectors(vec![big, good]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+
+    let state = h.state(&id).await;
+    let by: Vec<(&str, &str)> = state
+        .sections
+        .iter()
+        .map(|s| (s.author.as_str(), s.section_type.as_str()))
+        .collect();
+    assert_eq!(by, [("big", "binary"), ("big", "host"), ("good", "host")]);
+    let cut = &state.sections[0].content;
+    let original = serde_json::to_string(&huge_content(1024 * 1024))
+        .unwrap()
+        .len();
+    assert_eq!(
+        cut["cut"],
+        format!("section content of {original} bytes exceeded the {MAX_SECTION_BYTES}-byte bound")
+    );
+    let preview = cut["preview"].as_str().unwrap();
+    assert!(preview.starts_with(r#"{"blob":"éé"#) && preview.len() <= SECTION_PREVIEW_BYTES);
+    assert!(serde_json::to_string(cut).unwrap().len() <= MAX_SECTION_BYTES);
+    assert_eq!(
+        state.sections[1].content,
+        json!({"ipaddr": ["192.0.2.1"]}),
+        "the sections after it are kept whole"
+    );
+    let big = h.outcome(&id, "big").await;
+    assert_eq!(big.status, InspectionStatus::Ok);
+    assert_eq!(
+        big.detail.as_deref(),
+        Some(
+            format!(
+                "section 0 cut: its content was {original} bytes, over the {MAX_SECTION_BYTES}-byte bound"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(h.outcome(&id, "good").await.status, InspectionStatus::Ok);
+    assert_eq!(
+        h.rt.tasks.take().len(),
+        1,
+        "its discovery is fed back all the same"
+    );
+}
+
+#[tokio::test]
+async fn a_discovered_attribute_too_large_or_invalid_is_recorded_skipped_with_why() {
+    use crate::fit::MAX_NEW_ATTRIBUTE_VALUE_BYTES;
+    let finder = Arc::new(TestInspector::new("finder", |_| {
+        let mut long_type = domain("typed.example");
+        long_type.attr_type = "t".repeat(5000);
+        Ok(Inspection {
+            sections: vec![],
+            new_attributes: vec![
+                domain(&"a".repeat(1024 * 1024)),
+                long_type,
+                domain("fine.example"),
+            ],
+        })
+    }));
+    let h = harness(Settings::default()).with_inspectors(vec![finder]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+
+    let fed: Vec<String> =
+        h.rt.tasks
+            .take()
+            .into_iter()
+            .map(|t| t.attribute.value)
+            .collect();
+    assert_eq!(fed, ["fine.example"], "only the valid one is claimed");
+    let state = h.state(&id).await;
+    assert_eq!(state.attributes, [ip("192.0.2.1"), domain("fine.example")]);
+    let skipped: Vec<&InspectionRecord> = state
+        .inspections
+        .iter()
+        .filter(|r| r.status == InspectionStatus::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:#?}");
+    let long_value = skipped
+        .iter()
+        .find(|r| r.attribute.value.starts_with("aaa"))
+        .unwrap();
+    assert!(
+        long_value.attribute.value.len() < MAX_NEW_ATTRIBUTE_VALUE_BYTES + 64,
+        "the record carries a cut copy"
+    );
+    assert_eq!(
+        long_value.detail.as_deref(),
+        Some(
+            format!(
+                "found by finder, not inspected: value: {} bytes, over the limit of {MAX_NEW_ATTRIBUTE_VALUE_BYTES}",
+                1024 * 1024
+            )
+            .as_str()
+        )
+    );
+    let long_type = skipped
+        .iter()
+        .find(|r| r.attribute.value == "typed.example")
+        .unwrap();
+    let why = long_type.detail.as_deref().unwrap();
+    assert!(
+        why.contains("attribute.type") && why.contains("over the limit of 1024"),
+        "{why}"
+    );
+    let finder = h.outcome(&id, "finder").await;
+    assert_eq!(
+        finder.detail.as_deref(),
+        Some("2 new attributes skipped as invalid (see their records)")
+    );
+}
+
+#[tokio::test]
+async fn an_attribute_is_pending_until_its_inspection_is_marked_and_a_crash_before_the_mark_leaves_it_pending(
+) {
+    let empty = Arc::new(TestInspector::new("empty", |_| Ok(Inspection::default())));
+    let h = harness(Settings::default()).with_inspectors(vec![empty]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1", "192.0.2.2"]).await;
+    assert_eq!(
+        h.state(&id).await.pending,
+        [ip("192.0.2.1"), ip("192.0.2.2")]
+    );
+    h.inspect(&tasks[0]).await;
+    assert_eq!(h.state(&id).await.pending, [ip("192.0.2.2")]);
+    // Store calls of this inspection: its outcome, then the mark. A crash at the mark
+    // leaves the outcome kept and the attribute still pending.
+    h.crash.crash_at(2, crate::memory::Crash::Before);
+    let err = inspect(
+        h.store(),
+        &*h.p.tasks,
+        &h.p.inspectors,
+        &*h.p.clock,
+        &h.p.settings,
+        &tasks[1],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let state = h.state(&id).await;
+    assert_eq!(state.pending, [ip("192.0.2.2")]);
+    assert_eq!(state.inspections.len(), 2, "its outcome was kept");
+    // The retry marks it.
+    h.inspect(&tasks[1]).await;
+    let state = h.state(&id).await;
+    assert!(state.pending.is_empty(), "{:?}", state.pending);
+    assert_eq!(state.inspections.len(), 2, "replaced in place");
+    let counts = h.store().report_counts(&id).await.unwrap().unwrap();
+    assert_eq!((counts.alerts, counts.attributes), (1, 2));
+}

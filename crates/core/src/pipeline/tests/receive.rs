@@ -3,6 +3,7 @@
 use super::*;
 use crate::error::CoreError;
 use crate::model::{Job, ReportStatus};
+use crate::pipeline::MAX_ERROR_INPUT_BYTES;
 use crate::validate::MAX_ALERT_BYTES;
 
 #[tokio::test]
@@ -21,10 +22,9 @@ async fn an_alert_opens_a_report_and_schedules_its_dispatch_after_the_inspection
         }
     );
     let meta = h.store().report_meta(&id).await.unwrap().unwrap();
-    assert_eq!(
-        (meta.opened_by.as_str(), meta.created_at, meta.alert_count),
-        ("sns-1", t0(), 1)
-    );
+    assert_eq!((meta.opened_by.as_str(), meta.created_at), ("sns-1", t0()));
+    let counts = h.store().report_counts(&id).await.unwrap().unwrap();
+    assert_eq!((counts.alerts, counts.attributes), (1, 0));
     let stored = h.store().get_alert(&id, "sns-1").await.unwrap().unwrap();
     assert_eq!(stored.attributes, [ip("192.0.2.1")]);
     assert_eq!(
@@ -148,7 +148,47 @@ async fn an_oversized_alert_is_kept_cut_to_the_bound() {
         .unwrap()
         .unwrap();
     assert!(kept.input_truncated);
-    assert_eq!(kept.input.len(), MAX_ALERT_BYTES);
+    assert_eq!(kept.input.len(), MAX_ERROR_INPUT_BYTES);
+}
+
+#[tokio::test]
+async fn the_error_record_of_a_large_malformed_alert_fits_an_sns_message_and_an_item() {
+    let h = harness(Settings::default());
+    // 1 MiB of what escaping makes larger: quotes, control characters, bytes that
+    // are not UTF-8.
+    let mut raw = b"{\"detector\": \"".to_vec();
+    while raw.len() < 1024 * 1024 {
+        raw.extend_from_slice(b"\"\x01\xff\\x");
+    }
+    h.p.receive(&raw, Some("big")).await.unwrap_err();
+    let kept = h
+        .store()
+        .get_error("big", "receive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(kept.input_truncated);
+    assert!(kept.input.starts_with("{\"detector\": \""));
+    let input = serde_json::to_string(&kept.input).unwrap().len();
+    assert!(
+        input <= MAX_ERROR_INPUT_BYTES + 2,
+        "input {input} bytes serialised"
+    );
+    // SNS takes 256 KiB with the message attributes, a DynamoDB item 400 KB.
+    let record = serde_json::to_string(&kept).unwrap().len();
+    assert!(record <= 200 * 1024, "record {record} bytes serialised");
+
+    // An input of many short escapes is cut the same way, by its size serialised.
+    let raw = vec![b'\x01'; 1024 * 1024];
+    h.p.receive(&raw, Some("controls")).await.unwrap_err();
+    let kept = h
+        .store()
+        .get_error("controls", "receive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(kept.input_truncated);
+    assert_eq!(kept.input.len(), MAX_ERROR_INPUT_BYTES / 6);
 }
 
 #[tokio::test]

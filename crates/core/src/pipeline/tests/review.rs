@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::CoreError;
 use crate::memory::Crash;
-use crate::model::{ReportStatus, Severity};
+use crate::model::{InspectionRecord, InspectionStatus, ReportStatus, Severity};
 use crate::pipeline::{compile_version, publish_version, review, review_report, ReviewOutcome};
 
 fn reviewers(list: Vec<FixedReviewer>) -> Vec<Arc<dyn Reviewer>> {
@@ -93,6 +93,42 @@ async fn a_failing_reviewer_counts_as_unclassified_never_safe() {
 }
 
 #[tokio::test]
+async fn every_reviewer_reason_is_bounded_alone_and_combined() {
+    use crate::pipeline::MAX_DETAIL_BYTES;
+    let long = "because ".repeat(100 * 1024 / 8);
+    let alone = decide(vec![decides("a", Severity::Urgent, &long)]).await;
+    assert_eq!(alone.severity, Severity::Urgent);
+    assert!(
+        alone.reason.len() <= MAX_DETAIL_BYTES + 32,
+        "{} bytes",
+        alone.reason.len()
+    );
+    assert!(alone.reason.starts_with("because because") && alone.reason.contains("bytes cut"));
+    let combined = decide(vec![
+        decides("a", Severity::Safe, &long),
+        decides("b", Severity::Urgent, &long),
+        decides("c", Severity::Safe, "short"),
+    ])
+    .await;
+    assert!(
+        combined.reason.len() <= MAX_DETAIL_BYTES + 32,
+        "{} bytes",
+        combined.reason.len()
+    );
+    for part in [
+        "[b: urgent] because",
+        "[a: safe] because",
+        "[c: safe] short",
+    ] {
+        assert!(
+            combined.reason.contains(part),
+            "{part}: {}",
+            combined.reason
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_a_decision_a_report_is_unclassified() {
     let none = decide(vec![]).await;
     assert_eq!(
@@ -159,7 +195,7 @@ async fn a_version_is_compiled_from_the_store_and_published_once() {
 async fn compile_takes_the_version_after_the_last_published_and_skips_one_published() {
     let h = harness(Settings::default());
     let id = ready(&h).await;
-    let c = compile_version(h.store(), &id, 1).await.unwrap();
+    let c = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     let report = c.report.clone().unwrap();
     assert_eq!((c.version, report.version), (1, 1));
     assert_eq!(report.status, ReportStatus::New);
@@ -170,11 +206,11 @@ async fn compile_takes_the_version_after_the_last_published_and_skips_one_publis
         reason: "fine".into(),
     };
     publish_version(&h.p, c, fine, "p1").await.unwrap();
-    let skipped = compile_version(h.store(), &id, 1).await.unwrap();
+    let skipped = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     assert_eq!((skipped.version, skipped.report), (1, None));
     // A later alert: version 2, `more`, with the result before it.
     h.receive(&alert("k1", &["192.0.2.1"]), "sns-2").await;
-    let c = compile_version(h.store(), &id, 2).await.unwrap();
+    let c = compile_version(h.store(), &id, 2, h.now()).await.unwrap();
     let report = c.report.unwrap();
     assert_eq!((report.version, report.status), (2, ReportStatus::More));
     assert_eq!(report.alerts.len(), 2);
@@ -182,7 +218,9 @@ async fn compile_takes_the_version_after_the_last_published_and_skips_one_publis
         report.previous_result.map(|r| r.severity),
         Some(Severity::Safe)
     );
-    let err = compile_version(h.store(), "nope", 1).await.unwrap_err();
+    let err = compile_version(h.store(), "nope", 1, h.now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CoreError::NotFound { .. }), "{err}");
 }
 
@@ -190,7 +228,7 @@ async fn compile_takes_the_version_after_the_last_published_and_skips_one_publis
 async fn an_alert_joining_during_the_review_gets_a_re_review() {
     let h = harness(Settings::default());
     let id = ready(&h).await;
-    let compiled = compile_version(h.store(), &id, 1).await.unwrap();
+    let compiled = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     // Stored after the compile, before the publication: in no version yet.
     let mut late = alert("k1", &["192.0.2.1"]);
     late["description"] = json!("late");
@@ -221,7 +259,7 @@ async fn an_alert_joining_during_the_review_gets_a_re_review() {
 async fn an_attribute_claimed_during_the_review_gets_a_re_review() {
     let h = harness(Settings::default());
     let id = ready(&h).await;
-    let compiled = compile_version(h.store(), &id, 1).await.unwrap();
+    let compiled = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     h.store()
         .claim_attribute(&id, &domain("late.example"), "inspect:x:resolver", 256)
         .await
@@ -245,7 +283,7 @@ async fn a_crash_between_the_mark_and_the_follow_up_is_healed_by_the_retry() {
     };
     // Calls: meta, load, mark, then the follow-up's meta. An alert joins between the
     // compile and the mark, and the crash comes before the follow-up reads the meta.
-    let compiled = compile_version(h.store(), &id, 1).await.unwrap();
+    let compiled = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     h.receive(&alert("k1", &["192.0.2.1"]), "sns-2").await;
     h.crash.crash_at(2, Crash::Before);
     let publisher = job.name();
@@ -327,4 +365,53 @@ async fn a_job_that_failed_for_good_is_kept_with_its_input() {
     assert_eq!(kept.error, "report not found: nope");
     assert_eq!(serde_json::from_str::<Job>(&kept.input).unwrap(), job);
     assert_eq!((kept.field, kept.at), (None, t0()));
+}
+
+#[tokio::test]
+async fn an_attribute_still_pending_at_the_compile_is_listed_as_timed_out() {
+    let h = harness(Settings::default());
+    let r = h
+        .receive(&alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
+        .await;
+    let job = Job::Dispatch {
+        report_id: r.report_id.clone(),
+        message_id: "sns-1".into(),
+    };
+    h.p.run_job(&job, 0).await.unwrap();
+    // One inspection finished, the other's task was lost.
+    h.store()
+        .put_inspection(
+            &r.report_id,
+            &InspectionRecord {
+                inspector: "geo".into(),
+                attribute: ip("192.0.2.1"),
+                status: InspectionStatus::Ok,
+                detail: None,
+                at: h.now(),
+            },
+        )
+        .await
+        .unwrap();
+    h.store()
+        .mark_inspected(&r.report_id, &ip("192.0.2.1"))
+        .await
+        .unwrap();
+    h.clock.advance_to(t0() + minutes(10));
+    let compiled = compile_version(h.store(), &r.report_id, 1, h.now())
+        .await
+        .unwrap();
+    let report = compiled.report.unwrap();
+    let outcomes: Vec<(&str, &str, InspectionStatus)> = report
+        .inspections
+        .iter()
+        .map(|i| (i.inspector.as_str(), i.attribute.value.as_str(), i.status))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("geo", "192.0.2.1", InspectionStatus::Ok),
+            ("alertresponder", "192.0.2.2", InspectionStatus::TimedOut)
+        ]
+    );
+    assert_eq!(report.inspections[1].at, t0() + minutes(10));
 }
