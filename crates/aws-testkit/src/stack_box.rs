@@ -90,6 +90,9 @@ pub struct Emulator {
     http: reqwest::Client,
     /// Invocations made through [`Emulator::invoke`], by function.
     invocations: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// Each invocation made through [`Emulator::invoke`], in order: (function, the
+    /// HTTP round trip to the emulator, answer read).
+    timings: std::sync::Mutex<Vec<(String, Duration)>>,
 }
 
 impl Emulator {
@@ -140,6 +143,7 @@ impl Emulator {
                 .build()
                 .expect("http client"),
             invocations: Default::default(),
+            timings: Default::default(),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -168,12 +172,32 @@ impl Emulator {
             .unwrap_or_default()
     }
 
+    /// Every invocation [`Emulator::invoke`] made so far, in order: (function, how long
+    /// the HTTP round trip to the emulator took, from sending the payload to having read
+    /// the answer). Failed invocations included.
+    pub fn timings(&self) -> Vec<(String, Duration)> {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
     /// Invokes `function` synchronously; `Err((errorType, errorMessage))` for a
     /// function error.
     pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, (String, String)> {
         if let Ok(mut m) = self.invocations.lock() {
             *m.entry(function.to_string()).or_default() += 1;
         }
+        let started = Instant::now();
+        let out = self.invoke_once(function, payload).await;
+        if let Ok(mut t) = self.timings.lock() {
+            t.push((function.to_string(), started.elapsed()));
+        }
+        out
+    }
+
+    async fn invoke_once(
+        &self,
+        function: &str,
+        payload: &Value,
+    ) -> Result<Value, (String, String)> {
         let url = format!(
             "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
             self.port

@@ -16,17 +16,6 @@ use super::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn error_record(id: &str, at: i64) -> ErrorRecord {
-    ErrorRecord {
-        id: id.into(),
-        stage: "receive".into(),
-        error: "invalid alert: detector: missing".into(),
-        field: Some("detector".into()),
-        input: "{}".into(),
-        input_truncated: false,
-        at: t(at),
-    }
-}
 
 /// Receives `a` as the receptor of `msg` does, opening `rep-{msg}` if it opens a report.
 async fn admitted(

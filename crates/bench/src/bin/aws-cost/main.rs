@@ -1,13 +1,15 @@
 //! `aws-cost`: what AlertResponder costs on AWS per million reports, measured on the
-//! stack in a box (moto, the six real Lambda binaries under cargo-lambda's emulator,
+//! stack in a box (moto, the five real Lambda binaries under cargo-lambda's emulator,
 //! the state machine of `template.yaml` walked state by state), beside DeepAlert v1.
 //!
 //! For a report of 1 and of 10 alerts it counts, per report: the state transitions of
 //! the walks, every Lambda invocation (the box's, and the harness's of the inspector),
 //! and from moto's recorder every AWS API call the functions make, turned into
-//! DynamoDB request units ([`usage`]) and SNS publishes; then prices them at public
-//! us-east-1 prices ([`prices`]). It prints figures; it asserts only that a report
-//! came out, since a cost figure for a broken pipeline is worthless.
+//! DynamoDB request units ([`usage`]) and SNS publishes; it times every invocation
+//! the box makes (the emulator's HTTP round trip) and bills each function its median
+//! at its own `MemorySize`; then prices it all at public us-east-1 prices
+//! ([`prices`]). It prints figures; it asserts only that a report came out, since a
+//! cost figure for a broken pipeline is worthless.
 
 mod prices;
 mod usage;
@@ -24,10 +26,23 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use prices::{dollars, Cost, Usage};
+use prices::{dollars, Cost, FunctionUsage, Usage};
 
 /// The inspector the stack is given (`tester/functions/src/bin/tester-inspector.rs`).
 const INSPECTOR: &str = "tester-inspector";
+
+/// The stack's functions: the binaries the box invokes.
+const FUNCTIONS: [&str; 5] = [
+    "receptor",
+    "dispatcher",
+    "inspector-harness",
+    "reviewer-invoker",
+    "emitter-fanout",
+];
+
+/// Times each inspected attribute is handed to the inspector directly to time it (the
+/// harness invokes it through the Lambda API, past the box's clock).
+const INSPECTOR_TIMING_ROUNDS: usize = 3;
 
 /// The attributes every alert carries: the same three in each alert, as the repeated
 /// alerts of one incident do.
@@ -146,24 +161,35 @@ async fn answer(socket: TcpStream, posts: &AtomicU64) -> std::io::Result<()> {
     }
 }
 
-/// `MemorySize` of the template's functions (Globals).
-fn template_memory_mb() -> anyhow::Result<u64> {
-    let path = workspace_root().join("template.yaml");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let sizes: BTreeSet<u64> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("MemorySize:"))
-        .filter_map(|v| v.trim().parse().ok())
-        .collect();
-    match sizes.len() {
-        1 => Ok(sizes.into_iter().next().unwrap_or_default()),
-        0 => bail!("no MemorySize in {}", path.display()),
-        _ => bail!(
-            "functions of {} differ in MemorySize ({sizes:?}): price them one by one",
-            path.display()
-        ),
+/// `MemorySize` of each function, by binary: the stack's from `template.yaml`, the
+/// inspector's from the tester's template (`tester/template.yaml`), which deploys it.
+fn template_memory_mb() -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut out = BTreeMap::new();
+    for path in [
+        workspace_root().join("template.yaml"),
+        workspace_root().join("tester/template.yaml"),
+    ] {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        out.extend(
+            prices::function_memory_mb(&text).with_context(|| format!("{}", path.display()))?,
+        );
     }
+    for f in FUNCTIONS.iter().chain([&INSPECTOR]) {
+        if !out.contains_key(*f) {
+            bail!("no function with Binary {f} in the templates ({out:?})");
+        }
+    }
+    Ok(out)
+}
+
+/// Where a function's billed duration comes from.
+#[derive(Debug, Clone)]
+enum Timing {
+    /// Timed in the box: count, median, maximum.
+    Measured(usize, Duration, Duration),
+    /// Not timed: the old assumption.
+    Assumed,
 }
 
 /// What one case measured.
@@ -177,13 +203,14 @@ struct Measured {
     publishes_by_topic: BTreeMap<String, u64>,
     usage: Usage,
     inspections: BTreeMap<String, u64>,
+    durations: BTreeMap<String, Timing>,
     webhook_posts: u64,
     report_bytes: usize,
     errors: usize,
     elapsed: Duration,
 }
 
-async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
+async fn measure(alerts: usize, memory_mb: &BTreeMap<String, u64>) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let webhook = Webhook::start().await?;
     let sib = StackInABox::start(BoxOptions {
@@ -194,10 +221,27 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
         ..BoxOptions::default()
     })
     .await;
-    // The harness gives an inspector INSPECTOR_TIMEOUT_SECONDS, and the emulator
-    // compiles a function on its first invocation: have it compiled before the run.
-    let _ = sib.emulator.invoke(INSPECTOR, &json!({})).await;
+    // The emulator compiles a function on its first invocation (and the harness gives
+    // an inspector only INSPECTOR_TIMEOUT_SECONDS): have every function compiled and
+    // started before the run, so that the timings are of warm invocations. Payloads
+    // that do nothing: no record (an empty SNS event) or refused by the runtime
+    // before the handler (an input of the wrong shape).
+    for f in FUNCTIONS.iter().chain([&INSPECTOR]) {
+        let nothing = match *f {
+            "receptor" | "inspector-harness" | "emitter-fanout" => json!({"Records": []}),
+            _ => json!({}),
+        };
+        let _ = sib.emulator.invoke(f, &nothing).await;
+    }
+    let warm_up_errors = sib.errors.drain(Duration::from_millis(300)).await;
+    if !warm_up_errors.is_empty() {
+        bail!(
+            "the warm-up invocations made error records: {:?}",
+            warm_up_errors.iter().map(|e| &e.body).collect::<Vec<_>>()
+        );
+    }
     let before = sib.emulator.invocations();
+    let timed_from = sib.emulator.timings().len();
     sib.moto.start_recording();
 
     for i in 0..alerts {
@@ -231,6 +275,12 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
     let errors = sib.errors.drain(Duration::from_millis(300)).await;
     let recorded = sib.moto.recorded_requests();
     let after = sib.emulator.invocations();
+    let timed: Vec<(String, Duration)> = sib
+        .emulator
+        .timings()
+        .into_iter()
+        .skip(timed_from)
+        .collect();
 
     let Some(report) = reports.last() else {
         panic!(
@@ -251,11 +301,35 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
         );
     }
     let mut inspections: BTreeMap<String, u64> = BTreeMap::new();
+    let mut inspected_attributes = Vec::new();
     for r in message["inspections"].as_array().into_iter().flatten() {
         if r["inspector"] == INSPECTOR {
             let status = r["status"].as_str().unwrap_or("?").to_string();
+            if status != "skipped" {
+                inspected_attributes.push(r["attribute"].clone());
+            }
             *inspections.entry(status).or_default() += 1;
         }
+    }
+    // The harness invokes the inspector through the Lambda API, past the box's clock:
+    // hand it the same tasks directly to time it (after the counts are taken).
+    let timed_inspector_from = sib.emulator.timings().len();
+    for _ in 0..INSPECTOR_TIMING_ROUNDS {
+        for attribute in &inspected_attributes {
+            let task = json!({"report_id": message["id"], "attribute": attribute, "depth": 0});
+            if let Err(e) = sib.emulator.invoke(INSPECTOR, &task).await {
+                bail!("{INSPECTOR} failed on a task of the report, {task}: {e:?}");
+            }
+        }
+    }
+    let mut timings: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    for (f, d) in timed.into_iter().chain(
+        sib.emulator
+            .timings()
+            .into_iter()
+            .skip(timed_inspector_from),
+    ) {
+        timings.entry(f).or_default().push(d);
     }
 
     let calls = usage::calls(&recorded)?;
@@ -285,6 +359,33 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
     invocations.insert(INSPECTOR.into(), inspected);
 
     let transitions: u64 = walks.iter().map(|w| w.transitions() as u64).sum();
+    let mut durations = BTreeMap::new();
+    let mut functions = BTreeMap::new();
+    for (f, n) in invocations {
+        let measured = timings.get(&f).and_then(|t| prices::stats(t));
+        let billed_ms = match measured {
+            Some((_, p50, _)) => prices::billed_ms(p50),
+            None => prices::assumed_billed_ms(&f),
+        };
+        let memory_mb = *memory_mb
+            .get(&f)
+            .with_context(|| format!("no MemorySize for {f}"))?;
+        durations.insert(
+            f.clone(),
+            match measured {
+                Some((count, p50, max)) => Timing::Measured(count, p50, max),
+                None => Timing::Assumed,
+            },
+        );
+        functions.insert(
+            f,
+            FunctionUsage {
+                invocations: n,
+                memory_mb,
+                billed_ms,
+            },
+        );
+    }
     Ok(Measured {
         alerts,
         calls: usage::by_operation(pipeline.iter()),
@@ -294,8 +395,7 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
         publishes_by_topic,
         usage: Usage {
             transitions,
-            invocations,
-            memory_mb,
+            functions,
             write_units: units.write,
             read_units: units.read,
             // Alerts reach the receptor through the ingest topic on AWS; the box
@@ -304,6 +404,7 @@ async fn measure(alerts: usize, memory_mb: u64) -> anyhow::Result<Measured> {
         },
         units,
         inspections,
+        durations,
         webhook_posts: webhook.posts(),
         report_bytes: report.body.len(),
         errors: errors.len(),
@@ -357,6 +458,15 @@ fn print_case(m: &Measured, deepalert: f64) -> f64 {
         .collect();
     println!("  not counted, the box's own: {}", excluded.join(", "));
     println!();
+    println!("DynamoDB writes by item (partition/sort key up to their first #)");
+    println!(
+        "  {:<32} {:<22} {:>5} {:>11}",
+        "operation", "item", "items", "write units"
+    );
+    for ((op, kind), (n, w)) in &m.units.writes_by_item {
+        println!("  {op:<32} {kind:<22} {n:>5} {w:>11}");
+    }
+    println!();
     println!(
         "Step Functions executions walked: {}; state transitions: {}",
         m.walks, m.usage.transitions
@@ -366,16 +476,53 @@ fn print_case(m: &Measured, deepalert: f64) -> f64 {
     }
     println!();
     println!(
-        "Lambda requests ({} MB; billed duration assumed)",
-        m.usage.memory_mb
+        "Lambda invocations, timed in the box: the emulator's HTTP round trip per \
+         invocation, warm (each function was started before the run)"
     );
-    for (f, n) in &m.usage.invocations {
-        println!("  {f:<18} {n:>4} × {} ms", prices::assumed_billed_ms(f));
+    println!(
+        "  {:<18} {:>5} {:>6} {:>8} {:>10} {:>10} {:>7} {:>9}",
+        "function", "calls", "MB", "timed", "p50 ms", "max ms", "billed", "assumed"
+    );
+    for (f, u) in &m.usage.functions {
+        let (timed, p50, max) = match m.durations.get(f) {
+            Some(Timing::Measured(n, p50, max)) => (
+                n.to_string(),
+                format!("{:.1}", p50.as_secs_f64() * 1e3),
+                format!("{:.1}", max.as_secs_f64() * 1e3),
+            ),
+            _ => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "  {f:<18} {:>5} {:>6} {timed:>8} {p50:>10} {max:>10} {:>4} ms {:>6} ms",
+            u.invocations,
+            u.memory_mb,
+            u.billed_ms,
+            prices::assumed_billed_ms(f)
+        );
     }
     println!(
-        "  {:<18} {:>4}",
+        "  {:<18} {:>5}",
         "total",
-        m.usage.invocations.values().sum::<u64>()
+        m.usage
+            .functions
+            .values()
+            .map(|u| u.invocations)
+            .sum::<u64>()
+    );
+    println!(
+        "  billed: the measured p50 rounded up to the next ms (Lambda bills per 1 ms); \
+         assumed: the figure used before, for comparison."
+    );
+    println!(
+        "  These are debug builds under cargo-lambda's emulator against moto (a Python \
+         server): they over-state what a release build on Lambda takes."
+    );
+    if m.durations.values().any(|d| matches!(d, Timing::Assumed)) {
+        println!("  A function with no timing (\"-\") is billed at the assumed figure.");
+    }
+    println!(
+        "  {INSPECTOR}: timed on {INSPECTOR_TIMING_ROUNDS} direct invocations per task \
+         of the report (the harness invokes it past the box's clock)."
     );
     println!();
     println!(
@@ -399,10 +546,21 @@ fn print_case(m: &Measured, deepalert: f64) -> f64 {
     let line = |name: &str, x: f64| println!("  {name:<22} {:>12}", dollars(x * 1e6));
     line("Step Functions", cost.step_functions);
     line("Lambda requests", cost.lambda_requests);
-    line("Lambda GB-s", cost.lambda_compute);
-    line("DynamoDB", cost.dynamo);
+    line("Lambda compute", cost.lambda_compute);
+    line("DynamoDB write", cost.dynamo_write);
+    line("DynamoDB read", cost.dynamo_read);
     line("SNS", cost.sns);
     line("total", cost.total());
+    let mut assumed = m.usage.clone();
+    for (f, u) in assumed.functions.iter_mut() {
+        u.billed_ms = prices::assumed_billed_ms(f);
+    }
+    let assumed = Cost::of(&assumed);
+    println!(
+        "  (Lambda compute at the assumed durations: {}; total {})",
+        dollars(assumed.lambda_compute * 1e6),
+        dollars(assumed.total() * 1e6)
+    );
     println!(
         "  {:<22} {:>12}   ours / DeepAlert's: {:.2}",
         "DeepAlert v1",
@@ -432,8 +590,15 @@ Where the numbers come from
             items. moto records no responses: items read are those written before the
             read, at their size at the end (an upper estimate); updated items at
             their final size.
-  assumed   Lambda billed duration: 100 ms per invocation, 200 ms for the harness
-            (it waits for its inspector); memory: template.yaml's MemorySize.
+  measured  Lambda billed duration: the median of the box's invocations of each
+            function (the emulator's HTTP round trip, warm), rounded up to the next
+            ms; the inspector timed on direct invocations with the report's tasks.
+            Debug builds under an emulator against moto (Python): an over-statement
+            of a release build on Lambda. Cold starts (init) are left out. Printed
+            beside the figure assumed before (100 ms, 200 ms for the harness), which
+            a function with no timing is still billed at.
+  read      memory: each function's MemorySize (its own, else Globals) in
+            template.yaml; the inspector's in tester/template.yaml.
   assumed   one SNS publish per alert to IngestTopic (the box hands alerts to the
             receptor directly).
   left out  free tiers, storage ($0.25 per GB-month, records expire by TTL), KMS
@@ -446,14 +611,14 @@ async fn run() -> anyhow::Result<()> {
     let memory_mb = template_memory_mb()?;
     println!("AlertResponder on AWS: cost per million reports, measured on the stack in a box");
     println!(
-        "(moto + the six Lambda binaries under cargo-lambda's emulator + the state machine \
+        "(moto + the five Lambda binaries under cargo-lambda's emulator + the state machine \
          of template.yaml; one inspector, {INSPECTOR}; one emitter, the webhook)"
     );
     println!("The first run compiles the functions inside the emulator: minutes.");
     println!();
     let mut totals = Vec::new();
     for case in &CASES {
-        let m = measure(case.alerts, memory_mb).await?;
+        let m = measure(case.alerts, &memory_mb).await?;
         let total = print_case(&m, case.deepalert_per_million);
         totals.push((case.alerts, total, case.deepalert_per_million));
     }

@@ -254,6 +254,18 @@ pub struct DynamoUnits {
     pub missing_reads: u64,
     /// (write, read) units by operation.
     pub by_operation: BTreeMap<String, (f64, f64)>,
+    /// Writes by operation and item kind ([`item_kind`]): (items written, write units).
+    pub writes_by_item: BTreeMap<(String, String), (u64, f64)>,
+}
+
+/// What kind of item a key names: each key part up to its first `#`
+/// (`report#…/attr#…`), or whole when it has none (`meta`, `open`).
+pub fn item_kind(key: &(String, String)) -> String {
+    let part = |s: &str| match s.split_once('#') {
+        Some((head, _)) => format!("{head}#…"),
+        None => s.to_string(),
+    };
+    format!("{}/{}", part(&key.0), part(&key.1))
 }
 
 const KB: u64 = 1024;
@@ -281,6 +293,15 @@ pub fn dynamo_units(calls: &[Call], tables: &HashMap<String, TableSizes>) -> Dyn
     let final_size = |table: &str, key: &(String, String)| -> Option<u64> {
         tables.get(table).and_then(|t| t.get(key)).copied()
     };
+    let wrote = |units: &mut DynamoUnits, op: &str, key: Option<&(String, String)>, w: f64| {
+        let kind = key.map_or_else(|| "?".to_string(), item_kind);
+        let e = units
+            .writes_by_item
+            .entry((op.to_string(), kind))
+            .or_default();
+        e.0 += 1;
+        e.1 += w;
+    };
     for c in calls.iter().filter(|c| c.service == "dynamodb") {
         let (write_before, read_before) = (units.write, units.read);
         let body = c.json();
@@ -289,7 +310,9 @@ pub fn dynamo_units(calls: &[Call], tables: &HashMap<String, TableSizes>) -> Dyn
         match c.operation.as_str() {
             "PutItem" => {
                 let item = &body["Item"];
-                units.write += write_units(item.as_object().map_or(0, item_size));
+                let w = write_units(item.as_object().map_or(0, item_size));
+                units.write += w;
+                wrote(&mut units, "PutItem", key_of(item).as_ref(), w);
                 if let Some(k) = key_of(item) {
                     written.entry(table).or_default().insert(k);
                 }
@@ -297,7 +320,9 @@ pub fn dynamo_units(calls: &[Call], tables: &HashMap<String, TableSizes>) -> Dyn
             "UpdateItem" | "DeleteItem" => {
                 let key = key_of(&body["Key"]);
                 let size = key.as_ref().and_then(|k| final_size(&table, k));
-                units.write += write_units(size.unwrap_or(0));
+                let w = write_units(size.unwrap_or(0));
+                units.write += w;
+                wrote(&mut units, &c.operation, key.as_ref(), w);
                 if let (Some(k), "UpdateItem") = (key, c.operation.as_str()) {
                     written.entry(table).or_default().insert(k);
                 }
@@ -306,12 +331,17 @@ pub fn dynamo_units(calls: &[Call], tables: &HashMap<String, TableSizes>) -> Dyn
                 for (t, requests) in body["RequestItems"].as_object().into_iter().flatten() {
                     for r in requests.as_array().into_iter().flatten() {
                         if let Some(item) = r["PutRequest"]["Item"].as_object() {
-                            units.write += write_units(item_size(item));
+                            let w = write_units(item_size(item));
+                            units.write += w;
+                            let key = key_of(&r["PutRequest"]["Item"]);
+                            wrote(&mut units, "BatchWriteItem", key.as_ref(), w);
                             if let Some(k) = key_of(&r["PutRequest"]["Item"]) {
                                 written.entry(t.clone()).or_default().insert(k);
                             }
                         } else {
                             units.write += 1.0;
+                            let key = key_of(&r["DeleteRequest"]["Key"]);
+                            wrote(&mut units, "BatchWriteItem", key.as_ref(), 1.0);
                         }
                     }
                 }
@@ -331,7 +361,15 @@ pub fn dynamo_units(calls: &[Call], tables: &HashMap<String, TableSizes>) -> Dyn
                     };
                     // Transactions bill two units per started KB of every item,
                     // condition checks included.
-                    units.write += 2.0 * write_units(size);
+                    let w = 2.0 * write_units(size);
+                    units.write += w;
+                    let any_key = key_of(&op["Item"]).or_else(|| key_of(&op["Key"]));
+                    wrote(
+                        &mut units,
+                        &format!("TransactWriteItems {kind}"),
+                        any_key.as_ref(),
+                        w,
+                    );
                     let key = if kind == "Put" {
                         key_of(&op["Item"])
                     } else if kind == "Update" {
@@ -473,6 +511,14 @@ mod tests {
         )]);
         let units = dynamo_units(&[get.clone(), put, get], &tables);
         assert_eq!(units.write, 4.0);
+        assert_eq!(
+            units.writes_by_item[&("TransactWriteItems Put".to_string(), "a/b".to_string())],
+            (1, 2.0)
+        );
+        assert_eq!(
+            item_kind(&("report#1".into(), "attr#h".into())),
+            "report#…/attr#…"
+        );
         // Before the put: missing, 1 unit; after: 6000 bytes, 2 units.
         assert_eq!(units.read, 3.0);
         assert_eq!(units.missing_reads, 1);

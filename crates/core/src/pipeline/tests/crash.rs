@@ -112,7 +112,7 @@ async fn prepare(s: Scenario) -> (Harness, Step) {
             crate::model::Severity::Urgent,
             "bad",
         ))]);
-    let opener = alert("k1", &["192.0.2.1", "192.0.2.2"]);
+    let opener = raw_alert("k1", &["192.0.2.1", "192.0.2.2"]);
     let id = report_of("k1", "sns-1");
     let step = match s {
         Scenario::Opener => Step::Receive(opener.to_string(), "sns-1"),
@@ -120,12 +120,12 @@ async fn prepare(s: Scenario) -> (Harness, Step) {
         Scenario::LateKnown => {
             h.receive(&opener, "sns-1").await;
             h.until(t0() + minutes(20)).await;
-            let mut late = alert("k1", &["192.0.2.2"]);
+            let mut late = raw_alert("k1", &["192.0.2.2"]);
             late["description"] = json!("late");
             Step::Receive(late.to_string(), "sns-2")
         }
         Scenario::Dispatch => {
-            let four = alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]);
+            let four = raw_alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]);
             h.receive(&four, "sns-1").await;
             take_job(&h, "dispatch")
         }
@@ -150,7 +150,7 @@ async fn prepare(s: Scenario) -> (Harness, Step) {
             h.receive(&opener, "sns-1").await;
             h.until(t0() + minutes(30)).await;
             assert_eq!(h.published().len(), 1);
-            h.receive(&alert("k1", &["192.0.2.9"]), "sns-2").await;
+            h.receive(&raw_alert("k1", &["192.0.2.9"]), "sns-2").await;
             h.until(t0() + minutes(45) - chrono::Duration::seconds(1))
                 .await;
             h.clock.advance_to(t0() + minutes(45));

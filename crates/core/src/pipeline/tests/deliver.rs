@@ -6,7 +6,7 @@ use crate::pipeline::deliver;
 
 /// A report published as version 1; returns its ID.
 async fn published(h: &Harness) -> String {
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.drain().await;
     assert_eq!(h.published().len(), 1);
     r.report_id
@@ -17,17 +17,14 @@ async fn a_published_version_goes_to_the_named_emitter_with_its_attempt() {
     let h = harness(Settings::default());
     let id = published(&h).await;
     let recorder = Arc::new(Recorder::default());
-    let other = Arc::new(Recorder {
-        failing: Some("never called".into()),
-        ..Recorder::default()
-    });
+    let other = Arc::new(Recorder::failing("never called"));
     let emitters: Vec<Arc<dyn Emitter>> = vec![recorder.clone(), other];
     // Both are named "recorder": the first of the name is the one configured.
     deliver(h.store(), &emitters, &id, 1, "recorder", 2)
         .await
         .unwrap();
     let (stored, _) = h.store().published_report(&id, 1).await.unwrap().unwrap();
-    assert_eq!(*recorder.emitted.lock().unwrap(), [(stored, 2)]);
+    assert_eq!(recorder.emitted(), [(stored, 2)]);
 }
 
 #[tokio::test]
@@ -43,7 +40,7 @@ async fn the_deliver_job_passes_its_attempt_on() {
         emitter: "recorder".into(),
     };
     p.run_job(&job, 4).await.unwrap();
-    let emitted = recorder.emitted.lock().unwrap();
+    let emitted = recorder.emitted();
     assert_eq!(emitted.len(), 1);
     assert_eq!((emitted[0].0.version, emitted[0].1), (1, 4));
 }
@@ -70,10 +67,8 @@ async fn an_unknown_emitter_is_not_worth_a_retry() {
 async fn a_failing_emitter_is_worth_a_retry() {
     let h = harness(Settings::default());
     let id = published(&h).await;
-    let failing: Vec<Arc<dyn Emitter>> = vec![Arc::new(Recorder {
-        failing: Some("HTTP 503 from the webhook".into()),
-        ..Recorder::default()
-    })];
+    let failing: Vec<Arc<dyn Emitter>> =
+        vec![Arc::new(Recorder::failing("HTTP 503 from the webhook"))];
     let err = deliver(h.store(), &failing, &id, 1, "recorder", 0)
         .await
         .unwrap_err();

@@ -47,7 +47,7 @@ async fn a_task_is_published_for_each_attribute_new_to_the_report() {
     let h = harness(Settings::default());
     let r = h
         .receive(
-            &alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.1"]),
+            &raw_alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.1"]),
             "sns-1",
         )
         .await;
@@ -64,7 +64,7 @@ async fn a_task_is_published_for_each_attribute_new_to_the_report() {
         "version 1 at review_delay after the opening"
     );
     // A joining alert: only what is new, and no review of its own before publication.
-    h.receive(&alert("k1", &["192.0.2.2", "192.0.2.3"]), "sns-2")
+    h.receive(&raw_alert("k1", &["192.0.2.2", "192.0.2.3"]), "sns-2")
         .await;
     let plan = h.dispatch(&r.report_id, "sns-2").await.unwrap();
     assert_eq!(h.tasks(), [("192.0.2.3".into(), 0)]);
@@ -87,7 +87,7 @@ async fn a_task_is_published_for_each_attribute_new_to_the_report() {
 #[tokio::test]
 async fn the_first_review_is_never_planned_in_the_past() {
     let h = harness(Settings::default());
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.clock.advance_to(t0() + minutes(25));
     let plan = h.dispatch(&r.report_id, "sns-1").await.unwrap();
     assert_eq!(plan, Some((review(&r.report_id, 1), t0() + minutes(25))));
@@ -96,10 +96,10 @@ async fn the_first_review_is_never_planned_in_the_past() {
 #[tokio::test]
 async fn an_alert_joining_a_published_report_plans_a_re_review() {
     let h = harness(Settings::default());
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.until(t0() + minutes(30)).await;
     assert_eq!(h.published().len(), 1);
-    h.receive(&alert("k1", &["192.0.2.7"]), "sns-2").await;
+    h.receive(&raw_alert("k1", &["192.0.2.7"]), "sns-2").await;
     h.clock.advance_to(t0() + minutes(35));
     let plan = h.dispatch(&r.report_id, "sns-2").await.unwrap();
     assert_eq!(h.tasks(), [("192.0.2.7".into(), 0)]);
@@ -113,7 +113,7 @@ async fn an_alert_joining_a_published_report_plans_a_re_review() {
 #[tokio::test]
 async fn a_retried_dispatch_publishes_its_tasks_again_and_nobody_else_does() {
     let h = harness(Settings::default());
-    let raw = alert("k1", &["192.0.2.1", "192.0.2.2"]);
+    let raw = raw_alert("k1", &["192.0.2.1", "192.0.2.2"]);
     let r = h.receive(&raw, "sns-1").await;
     h.dispatch(&r.report_id, "sns-1").await.unwrap();
     assert_eq!(h.tasks().len(), 2);
@@ -130,7 +130,7 @@ async fn a_retried_dispatch_publishes_its_tasks_again_and_nobody_else_does() {
 async fn a_dispatch_whose_task_was_lost_is_healed_by_its_retry() {
     let h = harness(Settings::default());
     let r = h
-        .receive(&alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
+        .receive(&raw_alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
         .await;
     let job = Job::Dispatch {
         report_id: r.report_id.clone(),
@@ -155,7 +155,7 @@ async fn attributes_past_the_report_cap_are_recorded_as_skipped() {
     });
     let r = h
         .receive(
-            &alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.3"]),
+            &raw_alert("k1", &["192.0.2.1", "192.0.2.2", "192.0.2.3"]),
             "sns-1",
         )
         .await;
@@ -189,7 +189,7 @@ async fn a_dispatch_of_an_unknown_report_or_message_is_not_found_and_not_retried
         "{err}"
     );
     assert!(!err.is_retryable());
-    let r = h.receive(&alert("k1", &[]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &[]), "sns-1").await;
     let err = h.dispatch(&r.report_id, "sns-9").await.unwrap_err();
     assert!(
         matches!(err, CoreError::NotFound { what: "alert", .. }),
@@ -200,7 +200,7 @@ async fn a_dispatch_of_an_unknown_report_or_message_is_not_found_and_not_retried
 #[tokio::test]
 async fn the_dispatch_job_schedules_the_review_it_plans() {
     let h = harness(Settings::default());
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     let job = Job::Dispatch {
         report_id: r.report_id.clone(),
         message_id: "sns-1".into(),

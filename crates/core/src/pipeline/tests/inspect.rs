@@ -9,7 +9,7 @@ impl Harness {
     /// A report of one alert naming `ips`, its attributes claimed by its dispatch;
     /// returns the report and the dispatch's tasks.
     async fn dispatched(&self, ips: &[&str]) -> (String, Vec<Task>) {
-        let r = self.receive(&alert("k1", ips), "sns-1").await;
+        let r = self.receive(&raw_alert("k1", ips), "sns-1").await;
         let job = Job::Dispatch {
             report_id: r.report_id.clone(),
             message_id: "sns-1".into(),
@@ -168,9 +168,8 @@ async fn discoveries_past_the_report_cap_are_recorded_as_skipped() {
 #[tokio::test(start_paused = true)]
 async fn an_inspector_that_does_not_answer_in_time_is_recorded_and_the_others_kept() {
     let good = Arc::new(TestInspector::new("good", |t| Ok(host_section(t))));
-    let mut slow = TestInspector::new("slow", |t| Ok(host_section(t)));
-    slow.timeout = Duration::from_secs(1);
-    slow.delay = Duration::from_secs(3600);
+    let slow = TestInspector::new("slow", |t| Ok(host_section(t)))
+        .slow(Duration::from_secs(3600), Duration::from_secs(1));
     let h = harness(Settings::default()).with_inspectors(vec![good, Arc::new(slow)]);
     let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
     let started = tokio::time::Instant::now();
@@ -216,9 +215,7 @@ async fn a_failing_inspector_is_recorded_and_the_others_kept() {
 
 #[tokio::test]
 async fn inspectors_only_get_the_attributes_they_accept() {
-    let mut dns = TestInspector::new("dns", |t| Ok(host_section(t)));
-    dns.types = Some(vec!["domain".into()]);
-    let dns = Arc::new(dns);
+    let dns = Arc::new(TestInspector::new("dns", |t| Ok(host_section(t))).accepting(&["domain"]));
     let h = harness(Settings::default()).with_inspectors(vec![dns.clone()]);
     let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
     h.inspect(&tasks[0]).await;

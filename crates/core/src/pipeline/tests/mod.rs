@@ -1,7 +1,11 @@
 //! Unit tests of the pipeline steps on the in-memory adapters, in virtual time: one
 //! module per step, [`crash`] for a crash between any two store calls of a step, and
-//! [`flow`] for what a user relies on across steps (the behaviours the embedded
-//! runtime's tests prove through SQLite, here in milliseconds).
+//! [`flow`] for the one run across every step that the embedded runtime's tests do
+//! not make. What a user relies on across steps (aggregation, redelivery, feedback
+//! depth and cycles, the attribute cap, plugin failures, re-review after publication,
+//! the feedback-loop and aggregation properties) is proven once, through SQLite and
+//! the job queue, in `crates/embedded/tests/pipeline.rs`. The test plugins are
+//! [`crate::fixtures::plugins`], shared with those tests.
 
 mod crash;
 mod deliver;
@@ -11,15 +15,16 @@ mod inspect;
 mod receive;
 mod review;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{Pipeline, Receipt};
 use crate::error::PluginError;
+use crate::fixtures::plugins::{decides, host_section, FixedReviewer, Recorder, TestInspector};
+use crate::fixtures::raw_alert;
 use crate::memory::{self, CrashingStore, MemoryRuntime};
 use crate::model::{Attribute, Job, Report, ReportResult, Task};
 use crate::ports::{
@@ -121,26 +126,17 @@ impl Harness {
     }
 }
 
-/// An alert of the test detector with key `key`, naming the addresses `ips`.
-fn alert(key: &str, ips: &[&str]) -> Value {
-    json!({
-        "detector": "test", "rule_id": "r1", "rule_name": "rule one", "alert_key": key,
-        "description": format!("{key} {ips:?}"),
-        "attributes": ips.iter().map(|ip| json!({"type": "ipaddr", "key": "src", "value": ip, "context": ["remote"]})).collect::<Vec<_>>(),
-    })
-}
-
-/// The alert ID of [`alert`]`(key, ..)`.
+/// The alert ID of [`raw_alert`]`(key, ..)`.
 fn alert_id(key: &str) -> String {
     crate::id::alert_id("test", "r1", key)
 }
 
-/// The report that message `message_id` opens for [`alert`]`(key, ..)`.
+/// The report that message `message_id` opens for [`raw_alert`]`(key, ..)`.
 fn report_of(key: &str, message_id: &str) -> String {
     crate::id::report_id(&alert_id(key), message_id)
 }
 
-/// An address attribute as [`alert`] names it.
+/// An address attribute as [`raw_alert`] names it.
 fn ip(value: &str) -> Attribute {
     Attribute {
         attr_type: "ipaddr".into(),
@@ -161,71 +157,6 @@ fn domain(value: &str) -> Attribute {
     }
 }
 
-fn host_section(task: &Task) -> Inspection {
-    Inspection {
-        sections: vec![SectionDraft {
-            section_type: "host".into(),
-            content: json!({"ipaddr": [task.attribute.value]}),
-        }],
-        new_attributes: vec![],
-    }
-}
-
-type InspectFn = dyn Fn(&Task) -> Result<Inspection, PluginError> + Send + Sync;
-
-/// An inspector answering with a function, recording the values it was asked about.
-struct TestInspector {
-    name: String,
-    types: Option<Vec<String>>,
-    timeout: Duration,
-    delay: Duration,
-    f: Box<InspectFn>,
-    calls: Mutex<Vec<String>>,
-}
-
-impl TestInspector {
-    fn new(
-        name: &str,
-        f: impl Fn(&Task) -> Result<Inspection, PluginError> + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            types: None,
-            timeout: Duration::from_secs(5),
-            delay: Duration::ZERO,
-            f: Box::new(f),
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl Inspector for TestInspector {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn accepts(&self, a: &Attribute) -> bool {
-        self.types.as_ref().is_none_or(|t| t.contains(&a.attr_type))
-    }
-    fn timeout(&self) -> Duration {
-        self.timeout
-    }
-    async fn inspect(&self, task: &Task) -> Result<Inspection, PluginError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(task.attribute.value.clone());
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        (self.f)(task)
-    }
-}
-
 /// Answers a host section for an address and discovers `<address>.example` from it.
 fn resolver() -> TestInspector {
     TestInspector::new("resolver", |task| {
@@ -240,48 +171,4 @@ fn resolver() -> TestInspector {
             new_attributes,
         })
     })
-}
-
-/// A reviewer that always answers the same.
-struct FixedReviewer(&'static str, Result<Option<ReportResult>, PluginError>);
-
-#[async_trait]
-impl Reviewer for FixedReviewer {
-    fn name(&self) -> &str {
-        self.0
-    }
-    async fn review(&self, _: &Report) -> Result<Option<ReportResult>, PluginError> {
-        self.1.clone()
-    }
-}
-
-fn decides(name: &'static str, severity: crate::model::Severity, reason: &str) -> FixedReviewer {
-    FixedReviewer(
-        name,
-        Ok(Some(ReportResult {
-            severity,
-            reason: reason.into(),
-        })),
-    )
-}
-
-/// An emitter recording what it emitted and on which attempt; fails while `failing`.
-#[derive(Default)]
-struct Recorder {
-    emitted: Mutex<Vec<(Report, u32)>>,
-    failing: Option<String>,
-}
-
-#[async_trait]
-impl Emitter for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-    async fn emit(&self, report: &Report, attempt: u32) -> Result<(), PluginError> {
-        if let Some(message) = &self.failing {
-            return Err(PluginError::Failed(message.clone()));
-        }
-        self.emitted.lock().unwrap().push((report.clone(), attempt));
-        Ok(())
-    }
 }

@@ -9,7 +9,7 @@ use crate::validate::MAX_ALERT_BYTES;
 #[tokio::test]
 async fn an_alert_opens_a_report_and_schedules_its_dispatch_after_the_inspection_delay() {
     let h = harness(Settings::default());
-    let raw = alert("k1", &["192.0.2.1"]);
+    let raw = raw_alert("k1", &["192.0.2.1"]);
     let r = h.receive(&raw, "sns-1").await;
     let id = report_of("k1", "sns-1");
     assert_eq!(
@@ -42,11 +42,11 @@ async fn an_alert_opens_a_report_and_schedules_its_dispatch_after_the_inspection
 async fn an_alert_with_the_same_key_joins_and_only_an_alert_with_something_new_is_dispatched() {
     let h = harness(Settings::default());
     let first = h
-        .receive(&alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
+        .receive(&raw_alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
         .await;
     h.clock.advance(Duration::from_secs(60));
     let second = h
-        .receive(&alert("k1", &["192.0.2.2", "192.0.2.3"]), "sns-2")
+        .receive(&raw_alert("k1", &["192.0.2.2", "192.0.2.3"]), "sns-2")
         .await;
     assert_eq!(
         (second.status, second.report_id.as_str(), second.duplicate),
@@ -54,10 +54,10 @@ async fn an_alert_with_the_same_key_joins_and_only_an_alert_with_something_new_i
     );
     // Named by earlier alerts of other messages: their dispatches claim them.
     let third = h
-        .receive(&alert("k1", &["192.0.2.3", "192.0.2.1"]), "sns-3")
+        .receive(&raw_alert("k1", &["192.0.2.3", "192.0.2.1"]), "sns-3")
         .await;
     assert_eq!(third.status, ReportStatus::More);
-    let other_key = h.receive(&alert("k2", &["192.0.2.1"]), "sns-4").await;
+    let other_key = h.receive(&raw_alert("k2", &["192.0.2.1"]), "sns-4").await;
     assert_eq!(other_key.status, ReportStatus::New);
     assert_ne!(other_key.report_id, first.report_id);
     let id = &first.report_id;
@@ -82,12 +82,12 @@ async fn an_alert_after_the_window_opens_a_new_report() {
         aggregation_window: Duration::from_secs(3600),
         ..Settings::default()
     });
-    let a = h.receive(&alert("k1", &[]), "sns-1").await;
+    let a = h.receive(&raw_alert("k1", &[]), "sns-1").await;
     h.clock.advance_to(t0() + minutes(59));
-    let inside = h.receive(&alert("k1", &[]), "sns-2").await;
+    let inside = h.receive(&raw_alert("k1", &[]), "sns-2").await;
     assert_eq!(inside.report_id, a.report_id);
     h.clock.advance_to(t0() + minutes(60));
-    let b = h.receive(&alert("k1", &["192.0.2.9"]), "sns-3").await;
+    let b = h.receive(&raw_alert("k1", &["192.0.2.9"]), "sns-3").await;
     assert_ne!(a.report_id, b.report_id);
     assert_eq!(b.status, ReportStatus::New);
 }
@@ -194,7 +194,7 @@ async fn the_error_record_of_a_large_malformed_alert_fits_an_sns_message_and_an_
 #[tokio::test]
 async fn a_redelivered_message_is_stored_once_and_its_dispatch_scheduled_again() {
     let h = harness(Settings::default());
-    let raw = alert("k1", &["192.0.2.1"]);
+    let raw = raw_alert("k1", &["192.0.2.1"]);
     let a = h.receive(&raw, "sns-1").await;
     let b = h.receive(&raw, "sns-1").await;
     assert!(!a.duplicate && b.duplicate);
@@ -203,13 +203,13 @@ async fn a_redelivered_message_is_stored_once_and_its_dispatch_scheduled_again()
         ReportStatus::New,
         "a retried opener still owns its report"
     );
-    let joiner = alert("k1", &["192.0.2.2"]);
+    let joiner = raw_alert("k1", &["192.0.2.2"]);
     let c = h.receive(&joiner, "sns-2").await;
     let d = h.receive(&joiner, "sns-2").await;
     assert!(!c.duplicate && d.duplicate);
     assert_eq!(d.status, ReportStatus::More);
     // Without a message ID the bytes identify the message.
-    let bytes = alert("k1", &["192.0.2.3"]).to_string();
+    let bytes = raw_alert("k1", &["192.0.2.3"]).to_string();
     let e = h.p.receive(bytes.as_bytes(), None).await.unwrap();
     let f = h.p.receive(bytes.as_bytes(), None).await.unwrap();
     assert!(!e.duplicate && f.duplicate);
@@ -242,11 +242,11 @@ async fn a_redelivered_message_is_stored_once_and_its_dispatch_scheduled_again()
 #[tokio::test]
 async fn a_redelivery_a_publication_already_covered_schedules_nothing() {
     let h = harness(Settings::default());
-    let opener = alert("k1", &["192.0.2.1"]);
+    let opener = raw_alert("k1", &["192.0.2.1"]);
     let r = h.receive(&opener, "sns-1").await;
     h.until(t0() + minutes(20)).await;
     assert_eq!(h.published().len(), 1);
-    let mut late = alert("k1", &["192.0.2.1"]);
+    let mut late = raw_alert("k1", &["192.0.2.1"]);
     late["description"] = json!("late");
     h.receive(&late, "sns-2").await;
     h.drain().await;
@@ -269,9 +269,9 @@ async fn a_redelivery_a_publication_already_covered_schedules_nothing() {
 #[tokio::test]
 async fn a_redelivery_stored_after_the_last_publication_is_scheduled_again() {
     let h = harness(Settings::default());
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.until(t0() + minutes(20)).await;
-    let mut late = alert("k1", &["192.0.2.1"]);
+    let mut late = raw_alert("k1", &["192.0.2.1"]);
     late["description"] = json!("late");
     h.receive(&late, "sns-2").await;
     h.clock.advance(Duration::from_secs(60));
@@ -299,9 +299,9 @@ async fn a_redelivery_stored_after_the_last_publication_is_scheduled_again() {
 #[tokio::test]
 async fn an_alert_joining_a_published_report_with_nothing_new_schedules_only_the_re_review() {
     let h = harness(Settings::default());
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.until(t0() + minutes(30)).await;
-    let mut late = alert("k1", &["192.0.2.1"]);
+    let mut late = raw_alert("k1", &["192.0.2.1"]);
     late["description"] = json!("late");
     let joined = h.receive(&late, "sns-2").await;
     assert_eq!(
@@ -313,7 +313,7 @@ async fn an_alert_joining_a_published_report_with_nothing_new_schedules_only_the
         [(format!("review:{}:2", r.report_id), t0() + minutes(40))]
     );
     // Something new to inspect: the dispatch, which plans the re-review itself.
-    let new = h.receive(&alert("k1", &["192.0.2.7"]), "sns-3").await;
+    let new = h.receive(&raw_alert("k1", &["192.0.2.7"]), "sns-3").await;
     assert_eq!(new.report_id, r.report_id);
     assert_eq!(
         h.pending()[1],
@@ -327,7 +327,7 @@ async fn an_alert_joining_a_published_report_with_nothing_new_schedules_only_the
 #[tokio::test]
 async fn admit_and_receive_admitted_are_receive_in_two_steps() {
     let h = harness(Settings::default());
-    let raw = alert("k1", &["192.0.2.1"]).to_string();
+    let raw = raw_alert("k1", &["192.0.2.1"]).to_string();
     let (alert, message) = h.p.admit(raw.as_bytes(), Some("sns-1")).await.unwrap();
     assert_eq!(message, "sns-1");
     let r = h.p.receive_admitted(&alert, &message).await.unwrap();
@@ -341,7 +341,7 @@ async fn admit_and_receive_admitted_are_receive_in_two_steps() {
 #[tokio::test]
 async fn a_receive_whose_scheduling_failed_is_healed_by_its_retry() {
     let h = harness(Settings::default());
-    let raw = alert("k1", &["192.0.2.1"]);
+    let raw = raw_alert("k1", &["192.0.2.1"]);
     h.rt.scheduler.fail_next(1);
     let err =
         h.p.receive(raw.to_string().as_bytes(), Some("sns-1"))
@@ -362,7 +362,7 @@ async fn a_receive_whose_scheduling_failed_is_healed_by_its_retry() {
     // A store that fails is retryable too, and nothing is half done.
     h.crash.crash_at(1, crate::memory::Crash::Before);
     let err =
-        h.p.receive(alert("k2", &[]).to_string().as_bytes(), Some("sns-2"))
+        h.p.receive(raw_alert("k2", &[]).to_string().as_bytes(), Some("sns-2"))
             .await
             .unwrap_err();
     assert!(err.is_retryable(), "{err}");

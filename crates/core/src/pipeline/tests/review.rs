@@ -14,7 +14,7 @@ fn reviewers(list: Vec<FixedReviewer>) -> Vec<Arc<dyn Reviewer>> {
 
 /// A report to review: one alert received, dispatched, inspected; now at its review.
 async fn ready(h: &Harness) -> String {
-    let r = h.receive(&alert("k1", &["192.0.2.1"]), "sns-1").await;
+    let r = h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-1").await;
     h.until(t0() + minutes(10) - chrono::Duration::seconds(1))
         .await;
     h.clock.advance_to(t0() + minutes(10));
@@ -209,7 +209,7 @@ async fn compile_takes_the_version_after_the_last_published_and_skips_one_publis
     let skipped = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     assert_eq!((skipped.version, skipped.report), (1, None));
     // A later alert: version 2, `more`, with the result before it.
-    h.receive(&alert("k1", &["192.0.2.1"]), "sns-2").await;
+    h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-2").await;
     let c = compile_version(h.store(), &id, 2, h.now()).await.unwrap();
     let report = c.report.unwrap();
     assert_eq!((report.version, report.status), (2, ReportStatus::More));
@@ -230,7 +230,7 @@ async fn an_alert_joining_during_the_review_gets_a_re_review() {
     let id = ready(&h).await;
     let compiled = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
     // Stored after the compile, before the publication: in no version yet.
-    let mut late = alert("k1", &["192.0.2.1"]);
+    let mut late = raw_alert("k1", &["192.0.2.1"]);
     late["description"] = json!("late");
     h.receive(&late, "sns-2").await;
     assert!(
@@ -284,7 +284,7 @@ async fn a_crash_between_the_mark_and_the_follow_up_is_healed_by_the_retry() {
     // Calls: meta, load, mark, then the follow-up's meta. An alert joins between the
     // compile and the mark, and the crash comes before the follow-up reads the meta.
     let compiled = compile_version(h.store(), &id, 1, h.now()).await.unwrap();
-    h.receive(&alert("k1", &["192.0.2.1"]), "sns-2").await;
+    h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-2").await;
     h.crash.crash_at(2, Crash::Before);
     let publisher = job.name();
     let err = publish_version(&h.p, compiled, ReportResult::default(), &publisher)
@@ -324,7 +324,7 @@ async fn a_review_whose_answer_was_lost_after_the_mark_publishes_on_retry() {
         Some((published[0].clone(), job.name()))
     );
     // A review the report bus failed is healed the same way.
-    h.receive(&alert("k1", &["192.0.2.1"]), "sns-2").await;
+    h.receive(&raw_alert("k1", &["192.0.2.1"]), "sns-2").await;
     let v2 = Job::Review {
         report_id: id.clone(),
         version: 2,
@@ -371,7 +371,7 @@ async fn a_job_that_failed_for_good_is_kept_with_its_input() {
 async fn an_attribute_still_pending_at_the_compile_is_listed_as_timed_out() {
     let h = harness(Settings::default());
     let r = h
-        .receive(&alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
+        .receive(&raw_alert("k1", &["192.0.2.1", "192.0.2.2"]), "sns-1")
         .await;
     let job = Job::Dispatch {
         report_id: r.report_id.clone(),
