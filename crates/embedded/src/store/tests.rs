@@ -16,7 +16,6 @@ use super::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-
 /// Receives `a` as the receptor of `msg` does, opening `rep-{msg}` if it opens a report.
 async fn admitted(
     store: &SqliteStore,
