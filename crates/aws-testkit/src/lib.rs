@@ -8,12 +8,14 @@
 //!   subscriber gets ([`Subscriber`]);
 //! - [`tables`]: the stack's DynamoDB tables ([`create_tables`]);
 //! - [`walker`]: the delay state machine of `template.yaml`, walked state by state;
+//! - [`emulator`]: cargo-lambda's local Lambda emulator, invocations counted and timed;
 //! - [`stack_box`]: the stack in a box (moto, the five binaries under cargo-lambda's
 //!   emulator, the walker), driven by hand or as AWS would;
 //! - [`venv`]: where the Python tools are. moto and cargo-lambda come from `.venv`
 //!   (`make venv`, which `make test` runs); without them a test fails with one line
 //!   saying how to install them.
 
+pub mod emulator;
 pub mod moto;
 pub mod stack_box;
 pub mod subscriber;
