@@ -264,6 +264,115 @@ async fn a_redelivery_writes_the_mentions_a_crash_after_the_alert_put_left_out()
     );
 }
 
+#[tokio::test]
+async fn an_opening_redelivered_after_a_crash_before_its_alert_put_stores_the_alert() {
+    let f = fixture().await;
+    let store = &f.store;
+    let a = alert("r", &["10.0.0.1", "10.0.0.2"]);
+    let opener = admitted(store, "alert:a", "m0", &a, t(0)).await;
+    let id = opener.meta.id;
+    let opened = partition(&f, &id).await;
+    assert!(opened.contains_key("meta"));
+    // As if the receptor died after the opening transaction, before its alert put:
+    // the report is open, with neither its first alert nor its mentions.
+    let mut gone = vec!["alert#m0".to_string()];
+    gone.extend(["10.0.0.1", "10.0.0.2"].map(|v| format!("mention#{}", attr(v).hash())));
+    for sk in &gone {
+        assert!(opened.contains_key(sk), "{sk} written by the opening");
+        f.client
+            .delete_item()
+            .table_name(&f.report_table)
+            .key(PK, AttributeValue::S(format!("report#{id}")))
+            .key(SK, AttributeValue::S(sk.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.get_alert(&id, "m0").await.unwrap(), None);
+    // The redelivery finds its own report and stores the alert and its mentions.
+    let redelivered = admitted(store, "alert:a", "m0", &a, t(1)).await;
+    assert_eq!(redelivered.meta.id, id, "its own report");
+    assert!(redelivered.inserted, "stored by the redelivery");
+    assert!(!redelivered.knows_all_attributes, "so it dispatches them");
+    assert_eq!(store.get_alert(&id, "m0").await.unwrap(), Some(a.clone()));
+    let items = partition(&f, &id).await;
+    for v in ["10.0.0.1", "10.0.0.2"] {
+        let mention = &items[&format!("mention#{}", attr(v).hash())];
+        assert_eq!(mention["message_id"].as_s().unwrap(), "m0", "{v}");
+    }
+    assert_eq!(
+        store.report_counts(&id).await.unwrap(),
+        Some(ReportCounts {
+            alerts: 1,
+            attributes: 0
+        })
+    );
+    // Now known to others.
+    assert!(
+        admitted(store, "alert:a", "m1", &a, t(2))
+            .await
+            .knows_all_attributes
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_count_a_crash_lost_is_still_counted_and_new_to_its_claimer() {
+    let f = fixture().await;
+    let store = &f.store;
+    let id = opened(store, "alert:a", "m0", t(0)).await.id;
+    let a = attr("10.0.0.1");
+    assert_eq!(
+        store.claim_attribute(&id, &a, "d1", 1).await.unwrap(),
+        Claim::New
+    );
+    // As if the claimer died after its `attr#` put, before counting it on the meta.
+    f.client
+        .update_item()
+        .table_name(&f.report_table)
+        .key(PK, AttributeValue::S(format!("report#{id}")))
+        .key(SK, AttributeValue::S("meta".into()))
+        .update_expression("SET attribute_count = :zero")
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.report_counts(&id).await.unwrap().unwrap().attributes,
+        1,
+        "the claims are the attr# items, not the meta's count"
+    );
+    assert_eq!(
+        store.claim_attribute(&id, &a, "d1", 1).await.unwrap(),
+        Claim::New,
+        "its claimer's retry"
+    );
+    assert_eq!(
+        store.claim_attribute(&id, &a, "d2", 1).await.unwrap(),
+        Claim::Seen
+    );
+    // The documented limit: the cap may be passed by one per such crash.
+    assert_eq!(
+        store
+            .claim_attribute(&id, &attr("10.0.0.2"), "d2", 1)
+            .await
+            .unwrap(),
+        Claim::New
+    );
+    assert_eq!(
+        store
+            .claim_attribute(&id, &attr("10.0.0.3"), "d3", 1)
+            .await
+            .unwrap(),
+        Claim::CapReached
+    );
+    let state = store.load_report(&id).await.unwrap().unwrap();
+    assert_eq!(state.attributes, [a, attr("10.0.0.2")]);
+    assert_eq!(
+        store.report_counts(&id).await.unwrap().unwrap().attributes,
+        2
+    );
+}
+
 /// Text that gzip barely shrinks (a xorshift stream in hex).
 fn noise(len: usize) -> String {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

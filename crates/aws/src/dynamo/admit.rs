@@ -1,13 +1,20 @@
 //! [`AdmitStore`] on DynamoDB: an alert's arrival. One BatchGetItem finds the report
-//! to join; then either one transaction opens the report with the alert, or the alert
-//! joins the report with writes of its own items only.
+//! to join; then either one transaction opens the report, or the alert joins the
+//! report. Either way the alert itself is then stored by the same writes of its own
+//! items only.
 //!
 //! # Why a burst on one alert key lands whole
 //!
-//! Only the *opening* of a report is a transaction: the alert ID's open-report item
-//! (conditional: none open inside the window), the meta item, the first alert and its
-//! mentions, all or nothing. Only the first alerts of a key contend there; the losers
-//! find the report on their next look and join it.
+//! Only the *opening* of a report is a transaction, of two items: the alert ID's
+//! open-report item (conditional: none open inside the window) and the meta item, all
+//! or nothing: what makes one report per alert ID. Only the first alerts of a key
+//! contend there; the losers find the report on their next look and join it. The
+//! opener then stores its alert and mentions as a joining alert does (below, steps 2
+//! and 3), outside the transaction (a transaction bills two write units per item).
+//! A crash between the transaction and the alert put leaves a report without its
+//! first alert: the redelivery of the message finds its own report (the report ID
+//! is derived from the message: [`Arrival::candidate_id`]), joins it, and stores the
+//! alert and its mentions then.
 //!
 //! A *joining* alert takes no transaction and writes no shared item:
 //!
@@ -54,12 +61,12 @@ use alertresponder_core::error::StoreError;
 use alertresponder_core::model::{Alert, Attribute};
 use alertresponder_core::ports::{aggregation_bounds, Admission, AdmitStore, Arrival, ReportMeta};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::debug;
 
-use super::client::{backoff, built, Tx, MAX_ATTEMPTS, MAX_TRANSACTION_ITEMS};
+use super::client::{backoff, built, Tx, MAX_ATTEMPTS};
 use super::codec::{
     get_json, get_s, get_time, malformed, meta_from, meta_item, n, now_ns, open_from, s, time,
     to_json,
@@ -121,7 +128,7 @@ impl AdmitStore for DynamoStore {
             if let Some(report_id) = self.report_to_join(arrival, since_ms).await? {
                 return self.join(&report_id, arrival.alert_id, &alert).await;
             }
-            // Open the report and store its first alert in one transaction.
+            // Open the report in one transaction, then store its first alert.
             let opened_at = time(now_ms, "report opening time")?;
             let meta = ReportMeta::opened(
                 arrival.candidate_id,
@@ -129,16 +136,17 @@ impl AdmitStore for DynamoStore {
                 opened_at,
                 arrival.message_id,
             );
-            let (items, rest) = self.opening(&meta, since_ms, arrival, &alert)?;
+            let items = self.opening(&meta, since_ms, arrival, &alert)?;
             match self.transact(items).await? {
                 Tx::Done => {
-                    // Mentions past one transaction, as a join writes them (a crash
-                    // before: the opener's redelivery joins its report and writes them).
-                    self.put_mentions(&meta.id, alert.message_id, rest).await?;
+                    // As a join stores it (a crash before: the opener's redelivery
+                    // joins its own report and stores it then). Nothing was read.
+                    let (inserted, received_at) =
+                        self.store_alert(&meta.id, &alert, &HashMap::new()).await?;
                     return Ok(Admission {
                         meta,
-                        inserted: true,
-                        received_at: opened_at,
+                        inserted,
+                        received_at,
                         // Its own mentions never count.
                         knows_all_attributes: hashes.is_empty(),
                     });
@@ -217,7 +225,26 @@ impl DynamoStore {
             .ok_or_else(|| missing_meta(report_id, alert_id))?;
         let meta = meta_from(report_id, meta_item)?;
         let knows_all_attributes = knows_all(&found, report_id, alert.message_id, alert.hashes)?;
-        let (inserted, received_at) = match found.get(&alert_key) {
+        let (inserted, received_at) = self.store_alert(report_id, alert, &found).await?;
+        Ok(Admission {
+            meta,
+            inserted,
+            received_at,
+            knows_all_attributes,
+        })
+    }
+
+    /// Stores the alert (unless `found` has it), then every mention `found` does not
+    /// have, each put conditional on its absence (see the module documentation, steps
+    /// 2 and 3): whether this call stored the alert, and when it was received.
+    async fn store_alert(
+        &self,
+        report_id: &str,
+        alert: &NewAlert<'_>,
+        found: &HashMap<Key, Item>,
+    ) -> Result<(bool, DateTime<Utc>), StoreError> {
+        let alert_key = (report_pk(report_id), alert_sk(alert.message_id));
+        let stored = match found.get(&alert_key) {
             Some(item) => {
                 let what = format!("alert {} of report {report_id}", alert.message_id);
                 (false, get_time(item, "received_at", &what)?)
@@ -244,25 +271,18 @@ impl DynamoStore {
             .collect();
         self.put_mentions(report_id, alert.message_id, unmentioned)
             .await?;
-        Ok(Admission {
-            meta,
-            inserted,
-            received_at,
-            knows_all_attributes,
-        })
+        Ok(stored)
     }
 
-    /// The writes that open a report: as one transaction, the alert ID's open-report
-    /// item (only if none is open inside the window), the meta item, the first alert
-    /// and as many of its mentions as one transaction holds; and the hashes of the
-    /// mentions left for [`Self::put_mentions`].
-    fn opening<'h>(
+    /// The transaction that opens a report: the alert ID's open-report item (only if
+    /// none is open inside the window) and the meta item.
+    fn opening(
         &self,
         meta: &ReportMeta,
         since_ms: i64,
         arrival: &Arrival<'_>,
-        alert: &NewAlert<'h>,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<&'h str>), AwsError> {
+        alert: &NewAlert<'_>,
+    ) -> Result<Vec<TransactWriteItem>, AwsError> {
         let mut open = key(open_pk(&meta.alert_id), OPEN_SK);
         open.extend([
             ("report_id".to_string(), s(&meta.id)),
@@ -287,17 +307,10 @@ impl DynamoStore {
         stored.extend(meta_item(meta));
         stored.insert("attribute_count".to_string(), n(0));
         stored.insert(TTL_ATTRIBUTE.to_string(), self.expires_at(arrival.window));
-        let mut items = vec![
+        Ok(vec![
             TransactWriteItem::builder().put(put_open).build(),
             self.put_new(stored)?,
-            self.put_new(self.alert_item(&meta.id, alert))?,
-        ];
-        let room = MAX_TRANSACTION_ITEMS.saturating_sub(items.len());
-        let (now, rest) = alert.hashes.split_at(alert.hashes.len().min(room));
-        for h in now {
-            items.push(self.mention_update(&meta.id, alert.message_id, h)?);
-        }
-        Ok((items, rest.to_vec()))
+        ])
     }
 
     /// The item of a stored alert.
@@ -321,28 +334,6 @@ impl DynamoStore {
             (TTL_ATTRIBUTE.to_string(), self.ttl()),
         ]);
         item
-    }
-
-    /// A mention inside the opening transaction: an update that keeps a mention
-    /// already there, so it never cancels the transaction.
-    fn mention_update(
-        &self,
-        report_id: &str,
-        message_id: &str,
-        hash: &str,
-    ) -> Result<TransactWriteItem, AwsError> {
-        let update = built(
-            Update::builder()
-                .table_name(&self.report_table)
-                .set_key(Some(key(report_pk(report_id), mention_sk(hash))))
-                .update_expression("SET #m = if_not_exists(#m, :m), #exp = :exp")
-                .expression_attribute_names("#m", "message_id")
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":m", s(message_id))
-                .expression_attribute_values(":exp", self.ttl())
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Records `message_id` as the first to name each of `hashes`, one conditional

@@ -19,8 +19,6 @@ use crate::error::AwsError;
 
 /// Most tries of an optimistic write that loses races before giving up (transient).
 pub(super) const MAX_ATTEMPTS: u32 = 32;
-/// Most writes in one TransactWriteItems request.
-pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Most keys in one BatchGetItem request.
 const BATCH_GET_KEYS: usize = 100;
 

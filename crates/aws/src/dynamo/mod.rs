@@ -12,10 +12,10 @@
 //! | pk                     | sk                                  | item                                        |
 //! |------------------------|-------------------------------------|---------------------------------------------|
 //! | `alert#<alert_id>`     | `open`                              | the open report of an alert ID: `report_id`, `created_at`, `opened_by` |
-//! | `report#<report_id>`   | `meta`                              | `alert_id`, `created_at`, `opened_by`, `published_version`, `attribute_count` (claims), `last_published_at`, `last_result` |
+//! | `report#<report_id>`   | `meta`                              | `alert_id`, `created_at`, `opened_by`, `published_version`, `attribute_count` (counted claims: the cap's gate), `last_published_at`, `last_result` |
 //! | `report#<report_id>`   | `alert#<message_id>`                | an alert (`json`), `received_at`, `stored_ns` |
 //! | `report#<report_id>`   | `mention#<attribute hash>`          | the first message to name an attribute: `message_id` |
-//! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order), `inspected` (true once its inspection finished) |
+//! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order: the clock in ns), `inspected` (true once its inspection finished) |
 //! | `report#<report_id>`   | `section#<hash>#<index:06>#<author>` | a section (`json`), `first_ns`             |
 //! | `report#<report_id>`   | `inspection#<hash>#<inspector>`     | an inspection record (`json`), `first_ns`   |
 //! | `published#<report_id>`| `v#<version:010>`                   | a published version (`report` JSON, or `report_gz` gzipped JSON), `publisher` |
@@ -32,15 +32,16 @@
 //!
 //! | writer                | items                                                      | how |
 //! |-----------------------|------------------------------------------------------------|-----|
-//! | receptor, opening     | `open`, `meta`, the first `alert#`, its `mention#`s        | one transaction (only the first alerts of a key contend) |
+//! | receptor, opening     | `open`, `meta`; then the first `alert#`, its `mention#`s   | one transaction of two items (only the first alerts of a key contend); then as a join |
 //! | receptor, joining     | its own `alert#`, the `mention#`s nobody wrote before      | conditional PutItems, no transaction; never the meta |
-//! | claim (dispatch, inspect) | `attr#`, the meta's `attribute_count`                  | one transaction, conditional on the count read (the cap); at most the cap succeed per report |
+//! | claim (dispatch, inspect) | `attr#`, then the meta's `attribute_count`             | a conditional PutItem, then an UpdateItem `ADD` conditional on the cap (else the `attr#` is deleted); no transaction |
 //! | inspect               | `section#`, `inspection#`, then `inspected` on `attr#`     | UpdateItem each |
 //! | review                | `published#…/v#…`, the meta's `published_version`          | one transaction, conditional on the version before |
 //!
-//! Nothing keeps an alert count: `report_counts` counts the `alert#` items (a Query
-//! with `Select=COUNT`) and reads the claims' `attribute_count`. Meta items written by
-//! earlier builds carry an `alert_count`; it is ignored.
+//! Nothing keeps an alert count: `report_counts` counts the `alert#` and `attr#` items
+//! (a Query with `Select=COUNT` each); the meta's `attribute_count` only gates claims
+//! at the cap (it may lag the claims, see `claims`). Meta items written by earlier
+//! builds carry an `alert_count`; it is ignored.
 //!
 //! Every item is written with `expires_at` = now + the record TTL, but for two written
 //! at the opening of a report: the `alert#…/open` item and the meta item expire the
