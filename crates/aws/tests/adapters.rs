@@ -146,12 +146,9 @@ async fn tasks_carry_their_attribute_type() {
     assert_eq!(t, task());
 }
 
-#[tokio::test]
-async fn scheduling_a_job_twice_starts_one_execution_that_really_runs_with_its_input() {
-    let moto = Moto::start(true);
-    let sdk = moto.sdk_config().await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    // The template's first state, then an end: moto runs it for real.
+/// A state machine of the template's first state, then an end (moto runs it for
+/// real when started with execution): its ARN.
+async fn delay_machine(sfn: &aws_sdk_sfn::Client) -> String {
     let definition = json!({
         "StartAt": "WaitInspectionDelay",
         "States": {
@@ -159,15 +156,22 @@ async fn scheduling_a_job_twice_starts_one_execution_that_really_runs_with_its_i
             "Done": {"Type": "Succeed"}
         }
     });
-    let arn = sfn
-        .create_state_machine()
+    sfn.create_state_machine()
         .name(unique("delay"))
         .definition(definition.to_string())
         .role_arn("arn:aws:iam::123456789012:role/delay")
         .send()
         .await
         .unwrap()
-        .state_machine_arn;
+        .state_machine_arn
+}
+
+#[tokio::test]
+async fn scheduling_a_job_twice_starts_one_execution_that_really_runs_with_its_input() {
+    let moto = Moto::start(true);
+    let sdk = moto.sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let arn = delay_machine(&sfn).await;
     let scheduler = SfnScheduler::new(sfn.clone(), &arn);
     let job = Job::Dispatch {
         report_id: "r1".into(),
@@ -262,22 +266,7 @@ async fn a_review_whose_execution_closed_without_success_gets_a_successor_not_a_
     let moto = Moto::start(false);
     let sdk = moto.sdk_config().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let definition = json!({
-        "StartAt": "WaitInspectionDelay",
-        "States": {
-            "WaitInspectionDelay": {"Type": "Wait", "TimestampPath": "$.dispatch_at", "Next": "Done"},
-            "Done": {"Type": "Succeed"}
-        }
-    });
-    let arn = sfn
-        .create_state_machine()
-        .name(unique("delay"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/delay")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
+    let arn = delay_machine(&sfn).await;
     let scheduler = SfnScheduler::new(sfn.clone(), &arn);
     let review = Job::Review {
         report_id: "r1".into(),
