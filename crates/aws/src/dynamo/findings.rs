@@ -44,6 +44,24 @@ impl FindingStore for DynamoStore {
         .await
     }
 
+    async fn put_last_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError> {
+        // The record's own item says it completes its attribute (`load_report` reads
+        // it as the claim's `inspected`): one write instead of two.
+        let hash = record.attribute.hash();
+        let json = to_json(record, &format!("inspection by {}", record.inspector))?;
+        self.upsert_with(
+            report_pk(report_id),
+            inspection_sk(&hash, &record.inspector),
+            json,
+            true,
+        )
+        .await
+    }
+
     async fn mark_inspected(
         &self,
         report_id: &str,
@@ -80,6 +98,9 @@ impl FindingStore for DynamoStore {
 
 /// The attribute of a claim's `attr#` item set once its inspection has finished.
 pub(super) const INSPECTED: &str = "inspected";
+/// Attribute of an inspection item that is the last outcome of its attribute's
+/// inspection: the claim is then inspected, as if [`INSPECTED`] were set on it.
+pub(super) const COMPLETES: &str = "completes";
 
 impl DynamoStore {
     /// Writes `json` at a key, keeping the time it was first written (its place in
@@ -90,13 +111,35 @@ impl DynamoStore {
         sk: String,
         json: String,
     ) -> Result<(), StoreError> {
-        self.client
+        self.upsert_with(pk, sk, json, false).await
+    }
+
+    /// [`Self::upsert_keeping_place`]; with `completes`, the item also says that it
+    /// is the last outcome of its attribute's inspection.
+    async fn upsert_with(
+        &self,
+        pk: String,
+        sk: String,
+        json: String,
+        completes: bool,
+    ) -> Result<(), StoreError> {
+        let expression = if completes {
+            "SET #json = :json, #first = if_not_exists(#first, :now), #exp = :exp, #completes = :yes"
+        } else {
+            "SET #json = :json, #first = if_not_exists(#first, :now), #exp = :exp"
+        };
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.report_table)
             .set_key(Some(key(pk, sk)))
-            .update_expression(
-                "SET #json = :json, #first = if_not_exists(#first, :now), #exp = :exp",
-            )
+            .update_expression(expression);
+        if completes {
+            update = update
+                .expression_attribute_names("#completes", COMPLETES)
+                .expression_attribute_values(":yes", AttributeValue::Bool(true));
+        }
+        update
             .expression_attribute_names("#json", "json")
             .expression_attribute_names("#first", "first_ns")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)

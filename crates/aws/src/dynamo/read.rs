@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{decode_report, get_json, get_n, get_s, last_result_from, meta_from};
-use super::findings::INSPECTED;
+use super::findings::{COMPLETES, INSPECTED};
 use super::keys::{published_pk, published_sk, report_pk, META_SK};
 use super::{DynamoStore, SK};
 
@@ -44,6 +44,7 @@ impl ReadStore for DynamoStore {
         let mut attributes = Vec::new();
         let mut sections = Vec::new();
         let mut inspections = Vec::new();
+        let mut completed = std::collections::HashSet::new();
         for item in &items {
             let sk = get_s(item, SK, "report item")?;
             let what = format!("item {sk} of report {report_id}");
@@ -61,17 +62,20 @@ impl ReadStore for DynamoStore {
                 alerts.push((order, get_json::<Alert>(item, &what)?));
             } else if sk.starts_with("attr#") {
                 let inspected = matches!(item.get(INSPECTED), Some(AttributeValue::Bool(true)));
-                attributes.push((
-                    get_n::<i64>(item, "seq", &what)?,
-                    get_json::<Attribute>(item, &what)?,
-                    inspected,
-                ));
+                let attribute = get_json::<Attribute>(item, &what)?;
+                attributes.push((get_n::<i64>(item, "seq", &what)?, attribute, inspected));
             } else if sk.starts_with("section#") {
                 sections.push((
                     (get_n::<i64>(item, "first_ns", &what)?, sk),
                     get_json::<ReportSection>(item, &what)?,
                 ));
-            } else if sk.starts_with("inspection#") {
+            } else if let Some(rest) = sk.strip_prefix("inspection#") {
+                if matches!(item.get(COMPLETES), Some(AttributeValue::Bool(true))) {
+                    // `inspection#<hash>#<inspector>`: the hash has no `#`.
+                    if let Some((hash, _)) = rest.split_once('#') {
+                        completed.insert(hash.to_string());
+                    }
+                }
                 inspections.push((
                     (get_n::<i64>(item, "first_ns", &what)?, sk),
                     get_json::<InspectionRecord>(item, &what)?,
@@ -87,7 +91,7 @@ impl ReadStore for DynamoStore {
         inspections.sort_by(|a, b| a.0.cmp(&b.0));
         let pending = attributes
             .iter()
-            .filter(|a| !a.2)
+            .filter(|a| !a.2 && !completed.contains(&a.1.hash()))
             .map(|a| a.1.clone())
             .collect();
         Ok(Some(ReportState {

@@ -147,6 +147,18 @@ impl FindingStore for CrashingStore {
         self.leave(crash, self.inner.put_inspection(report_id, record).await)
     }
 
+    async fn put_last_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError> {
+        let crash = self.enter()?;
+        self.leave(
+            crash,
+            self.inner.put_last_inspection(report_id, record).await,
+        )
+    }
+
     async fn mark_inspected(
         &self,
         report_id: &str,

@@ -315,6 +315,16 @@ impl FindingStore for MemoryStore {
         Ok(())
     }
 
+    async fn put_last_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError> {
+        // One lock would be the same: each call is atomic, and the mark comes last.
+        self.put_inspection(report_id, record).await?;
+        self.mark_inspected(report_id, &record.attribute).await
+    }
+
     async fn mark_inspected(
         &self,
         report_id: &str,

@@ -45,7 +45,8 @@ pub async fn inspect(
     let results = join_all(runs).await;
     let now = clock.now();
     let attr_hash = task.attribute.hash();
-    for (name, result) in results {
+    let outcomes = results.len();
+    for (n, (name, result)) in results.into_iter().enumerate() {
         let (status, detail) = match result {
             Ok(inspection) => {
                 let n_sections = inspection.sections.len();
@@ -171,12 +172,20 @@ pub async fn inspect(
             detail,
             at: now,
         };
-        store.put_inspection(&task.report_id, &record).await?;
+        // Last: the attribute is no longer pending once every outcome is kept (a
+        // crash before the last leaves it pending, and the retry writes the same
+        // records again). The last outcome's write says so itself.
+        if n + 1 == outcomes {
+            store.put_last_inspection(&task.report_id, &record).await?;
+        } else {
+            store.put_inspection(&task.report_id, &record).await?;
+        }
     }
-    // Last: the attribute is no longer pending once every outcome is kept (a crash
-    // before this leaves it pending, and the retry writes the same records again).
-    store
-        .mark_inspected(&task.report_id, &task.attribute)
-        .await?;
+    if outcomes == 0 {
+        // No inspector takes this attribute: nothing to wait for.
+        store
+            .mark_inspected(&task.report_id, &task.attribute)
+            .await?;
+    }
     Ok(())
 }

@@ -198,6 +198,15 @@ pub trait FindingStore: Send + Sync {
         report_id: &str,
         record: &InspectionRecord,
     ) -> Result<(), StoreError>;
+    /// Stores an inspector's outcome as [`FindingStore::put_inspection`] does and, in
+    /// the same write, records that the attribute's inspection has finished, as
+    /// [`FindingStore::mark_inspected`] does: the last outcome of an inspection costs
+    /// no write of its own (on DynamoDB, one write unit per attribute).
+    async fn put_last_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError>;
     /// Records that the inspection of a claimed attribute has finished (every inspector
     /// answered, failed or timed out): it is no longer pending. Idempotent; an
     /// attribute the report has not claimed is ignored.

@@ -184,6 +184,17 @@ impl FindingStore for SqliteStore {
         .map_err(StoreError::from)
     }
 
+    async fn put_last_inspection(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+    ) -> Result<(), StoreError> {
+        // Two transactions on one writer thread: the mark after the record, so a
+        // crash between them leaves the attribute pending and the retry writes both.
+        self.put_inspection(report_id, record).await?;
+        self.mark_inspected(report_id, &record.attribute).await
+    }
+
     async fn mark_inspected(
         &self,
         report_id: &str,

@@ -428,8 +428,9 @@ async fn a_discovered_attribute_too_large_or_invalid_is_recorded_skipped_with_wh
 #[tokio::test]
 async fn an_attribute_is_pending_until_its_inspection_is_marked_and_a_crash_before_the_mark_leaves_it_pending(
 ) {
-    let empty = Arc::new(TestInspector::new("empty", |_| Ok(Inspection::default())));
-    let h = harness(Settings::default()).with_inspectors(vec![empty]);
+    let first = Arc::new(TestInspector::new("first", |_| Ok(Inspection::default())));
+    let last = Arc::new(TestInspector::new("last", |_| Ok(Inspection::default())));
+    let h = harness(Settings::default()).with_inspectors(vec![first, last]);
     let (id, tasks) = h.dispatched(&["192.0.2.1", "192.0.2.2"]).await;
     assert_eq!(
         h.state(&id).await.pending,
@@ -437,8 +438,9 @@ async fn an_attribute_is_pending_until_its_inspection_is_marked_and_a_crash_befo
     );
     h.inspect(&tasks[0]).await;
     assert_eq!(h.state(&id).await.pending, [ip("192.0.2.2")]);
-    // Store calls of this inspection: its outcome, then the mark. A crash at the mark
-    // leaves the outcome kept and the attribute still pending.
+    // Store calls of this inspection: the first outcome, then the last, which also
+    // marks the attribute inspected. A crash at the last leaves the first kept and
+    // the attribute still pending.
     h.crash.crash_at(2, crate::memory::Crash::Before);
     let err = inspect(
         h.store(),
@@ -453,12 +455,12 @@ async fn an_attribute_is_pending_until_its_inspection_is_marked_and_a_crash_befo
     assert!(err.is_retryable(), "{err}");
     let state = h.state(&id).await;
     assert_eq!(state.pending, [ip("192.0.2.2")]);
-    assert_eq!(state.inspections.len(), 2, "its outcome was kept");
+    assert_eq!(state.inspections.len(), 3, "its first outcome was kept");
     // The retry marks it.
     h.inspect(&tasks[1]).await;
     let state = h.state(&id).await;
     assert!(state.pending.is_empty(), "{:?}", state.pending);
-    assert_eq!(state.inspections.len(), 2, "replaced in place");
+    assert_eq!(state.inspections.len(), 4, "replaced in place");
     let counts = h.store().report_counts(&id).await.unwrap().unwrap();
     assert_eq!((counts.alerts, counts.attributes), (1, 2));
 }
