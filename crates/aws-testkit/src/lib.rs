@@ -25,7 +25,7 @@ pub mod walker;
 
 pub use moto::{http, sdk_config, Moto};
 pub use subscriber::{create_topic, Delivered, Subscriber};
-pub use tables::create_tables;
+pub use tables::{create_tables, dynamo_store};
 pub use venv::{venv_bin, Tool};
 
 /// A name unique within this test process: resources of concurrent tests never meet.

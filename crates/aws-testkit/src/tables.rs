@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alertresponder_aws::dynamo::{PK, SK, TTL_ATTRIBUTE};
+use alertresponder_aws::dynamo::{DynamoStore, PK, SK, TTL_ATTRIBUTE};
 use alertresponder_aws::AwsError;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
@@ -23,6 +23,16 @@ pub async fn create_tables(
         create_table(client, table).await?;
     }
     Ok(())
+}
+
+/// A [`DynamoStore`] on two new tables of unique names, records kept a day.
+pub async fn dynamo_store(sdk: &aws_config::SdkConfig) -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let (reports, errors) = (crate::unique("reports"), crate::unique("errors"));
+    if let Err(e) = create_tables(&client, &reports, &errors).await {
+        panic!("creating the tables: {e}");
+    }
+    DynamoStore::new(client, &reports, &errors, Duration::from_secs(86_400))
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), AwsError> {

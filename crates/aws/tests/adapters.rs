@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertresponder_aws::dynamo::DynamoStore;
 use alertresponder_aws::lambda::{LambdaInspector, LambdaReviewer};
 use alertresponder_aws::sfn::{
     execution_name, execution_name_at, SfnScheduler, MAX_EXECUTIONS_PER_JOB,
@@ -16,7 +15,7 @@ use alertresponder_aws::sfn::{
 use alertresponder_aws::sns::{SnsErrorTopic, SnsReportBus, SnsTaskBus};
 use alertresponder_aws::stack::TableThenTopic;
 use alertresponder_aws_testkit::{
-    create_tables, create_topic, sdk_config, unique, Moto, Subscriber,
+    create_topic, dynamo_store, sdk_config, unique, Moto, Subscriber,
 };
 use alertresponder_core::fixtures::error_record;
 use alertresponder_core::ports::{
@@ -413,15 +412,7 @@ async fn a_reviewer_function_decides_or_answers_null_for_no_decision() {
 async fn an_error_is_kept_in_the_table_then_published_on_the_topic() {
     let moto = Moto::start(false);
     let sdk = moto.sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let (reports, errors) = (unique("reports"), unique("errors"));
-    create_tables(&dynamo, &reports, &errors).await.unwrap();
-    let table = Arc::new(DynamoStore::new(
-        dynamo,
-        &reports,
-        &errors,
-        Duration::from_secs(86_400),
-    ));
+    let table = Arc::new(dynamo_store(&sdk).await);
     let sns = aws_sdk_sns::Client::new(&sdk);
     let topic = create_topic(&sdk, &unique("errors")).await;
     let subscriber = Subscriber::create(&sdk, &topic, &unique("all"), None).await;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use alertresponder_aws::dynamo::DynamoStore;
 use alertresponder_aws::sns::{SnsErrorTopic, MAX_MESSAGE_BYTES};
 use alertresponder_aws::stack::TableThenTopic;
-use alertresponder_aws_testkit::{create_tables, create_topic, unique, Moto, Subscriber};
+use alertresponder_aws_testkit::{create_topic, dynamo_store, unique, Moto, Subscriber};
 use alertresponder_core::fixtures::t;
 use alertresponder_core::pipeline::{admit, MAX_ERROR_INPUT_BYTES};
 use alertresponder_core::ports::ErrorLog;
@@ -21,15 +21,7 @@ use alertresponder_core::{CoreError, ErrorRecord};
 /// subscribed to the topic.
 async fn sink(moto: &Moto) -> (TableThenTopic, Arc<DynamoStore>, Subscriber) {
     let sdk = moto.sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let (reports, errors) = (unique("reports"), unique("errors"));
-    create_tables(&dynamo, &reports, &errors).await.unwrap();
-    let table = Arc::new(DynamoStore::new(
-        dynamo,
-        &reports,
-        &errors,
-        Duration::from_secs(86_400),
-    ));
+    let table = Arc::new(dynamo_store(&sdk).await);
     let topic = create_topic(&sdk, &unique("errors")).await;
     let subscriber = Subscriber::create(&sdk, &topic, &unique("all"), None).await;
     let sink = TableThenTopic {

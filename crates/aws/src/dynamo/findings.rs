@@ -34,14 +34,7 @@ impl FindingStore for DynamoStore {
         report_id: &str,
         record: &InspectionRecord,
     ) -> Result<(), StoreError> {
-        let hash = record.attribute.hash();
-        let json = to_json(record, &format!("inspection by {}", record.inspector))?;
-        self.upsert_keeping_place(
-            report_pk(report_id),
-            inspection_sk(&hash, &record.inspector),
-            json,
-        )
-        .await
+        self.put_outcome(report_id, record, false).await
     }
 
     async fn put_last_inspection(
@@ -51,15 +44,7 @@ impl FindingStore for DynamoStore {
     ) -> Result<(), StoreError> {
         // The record's own item says it completes its attribute (`load_report` reads
         // it as the claim's `inspected`): one write instead of two.
-        let hash = record.attribute.hash();
-        let json = to_json(record, &format!("inspection by {}", record.inspector))?;
-        self.upsert_with(
-            report_pk(report_id),
-            inspection_sk(&hash, &record.inspector),
-            json,
-            true,
-        )
-        .await
+        self.put_outcome(report_id, record, true).await
     }
 
     async fn mark_inspected(
@@ -105,6 +90,24 @@ pub(super) const COMPLETES: &str = "completes";
 impl DynamoStore {
     /// Writes `json` at a key, keeping the time it was first written (its place in
     /// the report) when it replaces an earlier write.
+    /// Stores an inspector's outcome in place; with `completes`, as the last one.
+    async fn put_outcome(
+        &self,
+        report_id: &str,
+        record: &InspectionRecord,
+        completes: bool,
+    ) -> Result<(), StoreError> {
+        let hash = record.attribute.hash();
+        let json = to_json(record, &format!("inspection by {}", record.inspector))?;
+        self.upsert_with(
+            report_pk(report_id),
+            inspection_sk(&hash, &record.inspector),
+            json,
+            completes,
+        )
+        .await
+    }
+
     async fn upsert_keeping_place(
         &self,
         pk: String,
