@@ -640,6 +640,7 @@ async fn an_inspector_answer_of_a_mebibyte_is_stored_cut_and_every_record_writte
         report_id: id.clone(),
         attribute: attr("10.0.0.1"),
         depth: 0,
+        review_at: None,
     };
     let inspectors: Vec<Arc<dyn Inspector>> = vec![Arc::new(Oversized), Arc::new(Resolver)];
     let tasks = memory::MemoryTaskBus::new();

@@ -45,6 +45,19 @@ pub enum PluginError {
     /// The plugin did not answer within its timeout.
     #[error("timed out after {0:?}")]
     TimedOut(std::time::Duration),
+    /// The service answered 429 or a quota answer, or the inspector's own rate limit
+    /// is spent: worth another try after `retry_after` (when known). The pipeline
+    /// retries within the report's review deadline and otherwise records the
+    /// inspection as rate limited, never as clean.
+    #[error("rate limited{}", retry_after.map(|d| format!(", retry after {d:?}")).unwrap_or_default())]
+    RateLimited {
+        /// How long the service asked to wait.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The plugin did not look the attribute up, and says why (a value of the right
+    /// type that is not valid for its API, e.g. an `ipaddr` that is no IP address).
+    #[error("skipped: {0}")]
+    Skipped(String),
 }
 
 /// A failure of a pipeline step.

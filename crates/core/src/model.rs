@@ -104,6 +104,10 @@ pub struct Task {
     /// Rounds of discovery behind it: 0 for an attribute of an alert.
     #[serde(default)]
     pub depth: u32,
+    /// When the report's review is due: an inspector that is rate limited is retried
+    /// until then, not beyond (`None`: no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_at: Option<DateTime<Utc>>,
 }
 
 /// What one inspector learned about one attribute.
@@ -203,8 +207,12 @@ pub enum InspectionStatus {
     Failed,
     /// Did not answer in time.
     TimedOut,
-    /// Not run: the report's attribute cap or the discovery depth was reached.
+    /// Not run: the report's attribute cap or the discovery depth was reached, or the
+    /// inspector does not look up such a value (the detail says why).
     Skipped,
+    /// The service's quota or the inspector's rate limit was spent until the review
+    /// deadline: nothing is known, which is not the same as nothing found.
+    RateLimited,
 }
 
 /// The outcome of one inspector on one attribute of a report.

@@ -219,6 +219,7 @@ pub fn render_text(r: &Report) -> String {
                 InspectionStatus::Failed => "FAILED",
                 InspectionStatus::TimedOut => "TIMED OUT",
                 InspectionStatus::Skipped => "skipped",
+                InspectionStatus::RateLimited => "RATE LIMITED",
             };
             let detail = i
                 .detail

@@ -19,6 +19,10 @@ pub struct Settings {
     pub max_new_attributes_per_inspection: usize,
     /// Most sections taken from one inspector answer.
     pub max_sections_per_inspection: usize,
+    /// Longest an inspection waits in all for a rate-limited inspector before it records
+    /// it as rate limited; never past the review's due time (the task's `review_at`).
+    /// The AWS harness lowers it to what its function timeout leaves.
+    pub max_rate_limit_wait: Duration,
 }
 
 impl Default for Settings {
@@ -31,6 +35,7 @@ impl Default for Settings {
             max_attributes_per_report: 256,
             max_new_attributes_per_inspection: 64,
             max_sections_per_inspection: 32,
+            max_rate_limit_wait: Duration::from_secs(600),
         }
     }
 }
@@ -67,6 +72,7 @@ impl Settings {
                 self.aggregation_window,
                 MAX_AGGREGATION_WINDOW,
             ),
+            ("max_rate_limit_wait", self.max_rate_limit_wait, MAX_DELAY),
         ];
         for (key, d, max) in delays {
             if d > max {

@@ -454,6 +454,7 @@ mod tests {
                 timestamp: None,
             },
             depth: 1,
+            review_at: None,
         }
     }
 

@@ -58,4 +58,22 @@ pub enum PluginConfigError {
         /// The client library's message.
         message: String,
     },
+    /// A secret reference cannot be resolved. Never carries the value.
+    #[error("{key}: cannot read the secret ({reference}): {message}")]
+    Secret {
+        /// The configuration key holding the reference, e.g. `inspector[0].api_key`.
+        key: String,
+        /// Where it pointed (`env VT_API_KEY`).
+        reference: String,
+        /// Why it cannot be read.
+        message: String,
+    },
+    /// A value of a built-in's configuration is invalid.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The configuration key, e.g. `inspector[1].url`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }

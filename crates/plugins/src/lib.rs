@@ -15,6 +15,8 @@ mod command_emitter;
 mod command_inspector;
 mod command_reviewer;
 pub mod error;
+pub mod inspect;
+pub mod secret;
 mod json_lines;
 mod output;
 mod rego;

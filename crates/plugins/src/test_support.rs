@@ -28,6 +28,7 @@ pub fn task(value: &str) -> Task {
         report_id: "rep-1".into(),
         attribute: attribute("ipaddr", value),
         depth: 0,
+        review_at: None,
     }
 }
 

@@ -39,13 +39,24 @@ pub async fn dispatch(
             what: "alert",
             id: format!("{report_id}/{message_id}"),
         })?;
-    let claimer = format!("dispatch:{message_id}");
+    // When the review that will read these inspections is due: a rate-limited
+    // inspector is retried until then.
+    let review_at = if meta.published_version > 0 {
+        now + settings.review_delay
+    } else {
+        (meta.created_at + settings.review_delay).max(now)
+    };
+    let origin = Origin {
+        claimer: format!("dispatch:{message_id}"),
+        depth: 0,
+        review_at: Some(review_at),
+    };
     let mut seen = HashSet::new();
     for attr in &alert.attributes {
         if !seen.insert(attr.hash()) {
             continue;
         }
-        claim_and_publish(store, tasks, settings, now, report_id, attr, &claimer, 0).await?;
+        claim_and_publish(store, tasks, settings, now, report_id, attr, &origin).await?;
     }
     let plan = if meta.published_version > 0 {
         Some((
@@ -70,7 +81,16 @@ pub async fn dispatch(
     Ok(plan)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Who claims an attribute, and what its task carries.
+pub(super) struct Origin {
+    /// The claimer (a retry by the same claimer gets its claim again).
+    pub claimer: String,
+    /// Rounds of discovery behind the attribute.
+    pub depth: u32,
+    /// When the review that reads its inspections is due.
+    pub review_at: Option<DateTime<Utc>>,
+}
+
 pub(super) async fn claim_and_publish(
     store: &(impl ClaimStore + FindingStore + ?Sized),
     tasks: &dyn TaskBus,
@@ -78,11 +98,15 @@ pub(super) async fn claim_and_publish(
     now: DateTime<Utc>,
     report_id: &str,
     attr: &Attribute,
-    claimer: &str,
-    depth: u32,
+    origin: &Origin,
 ) -> Result<(), CoreError> {
     match store
-        .claim_attribute(report_id, attr, claimer, settings.max_attributes_per_report)
+        .claim_attribute(
+            report_id,
+            attr,
+            &origin.claimer,
+            settings.max_attributes_per_report,
+        )
         .await?
     {
         // Claimed first, published second: a crash in between is healed by the retry,
@@ -92,7 +116,8 @@ pub(super) async fn claim_and_publish(
                 .publish_task(&Task {
                     report_id: report_id.to_string(),
                     attribute: attr.clone(),
-                    depth,
+                    depth: origin.depth,
+                    review_at: origin.review_at,
                 })
                 .await
         }

@@ -3,15 +3,16 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 
 use super::bound;
-use super::dispatch::{claim_and_publish, skipped};
+use super::dispatch::{claim_and_publish, skipped, Origin};
 use crate::error::{CoreError, PluginError};
 use crate::model::{InspectionRecord, InspectionStatus, ReportSection, Task};
-use crate::ports::{ClaimStore, Clock, FindingStore, Inspector, TaskBus};
+use crate::ports::{ClaimStore, Clock, FindingStore, Inspection, Inspector, TaskBus};
 use crate::settings::Settings;
 use crate::{fit, validate};
 
@@ -34,14 +35,10 @@ pub async fn inspect(
         .iter()
         .filter(|i| i.accepts(&task.attribute))
         .collect();
-    let runs = matching.iter().map(|i| async move {
-        let limit = i.timeout();
-        let out = match tokio::time::timeout(limit, i.inspect(task)).await {
-            Ok(r) => r,
-            Err(_) => Err(PluginError::TimedOut(limit)),
-        };
-        (i.name().to_string(), out)
-    });
+    let budget = rate_limit_budget(clock, settings, task);
+    let runs = matching
+        .iter()
+        .map(|i| async move { (i.name().to_string(), run_inspector(i.as_ref(), task, budget).await) });
     let results = join_all(runs).await;
     let now = clock.now();
     let attr_hash = task.attribute.hash();
@@ -114,6 +111,11 @@ pub async fn inspect(
                             .await?;
                         continue;
                     }
+                    let origin = Origin {
+                        claimer: claimer.clone(),
+                        depth: task.depth + 1,
+                        review_at: task.review_at,
+                    };
                     claim_and_publish(
                         store,
                         tasks,
@@ -121,8 +123,7 @@ pub async fn inspect(
                         now,
                         &task.report_id,
                         attr,
-                        &claimer,
-                        task.depth + 1,
+                        &origin,
                     )
                     .await?;
                 }
@@ -160,6 +161,19 @@ pub async fn inspect(
                     Some(format!("no answer within {d:?}")),
                 )
             }
+            Err(PluginError::RateLimited { retry_after }) => {
+                warn!(inspector = %name, "inspector rate limited until the review");
+                let asked = retry_after
+                    .map(|d| format!(" (the last answer asked to wait {d:?})"))
+                    .unwrap_or_default();
+                (
+                    InspectionStatus::RateLimited,
+                    Some(format!(
+                        "rate limited: no answer before the review, after waiting {budget:?} at most{asked}"
+                    )),
+                )
+            }
+            Err(PluginError::Skipped(why)) => (InspectionStatus::Skipped, Some(bound(&why))),
             Err(e) => {
                 warn!(inspector = %name, error = %e, "inspector failed");
                 (InspectionStatus::Failed, Some(bound(&e.to_string())))
@@ -189,3 +203,47 @@ pub async fn inspect(
     }
     Ok(())
 }
+
+/// How long `task`'s inspectors may wait in all for a rate limit: until the review is
+/// due, and at most `max_rate_limit_wait`; nothing for a task that names no review.
+fn rate_limit_budget(clock: &dyn Clock, settings: &Settings, task: &Task) -> Duration {
+    let until_review = task
+        .review_at
+        .and_then(|at| (at - clock.now()).to_std().ok())
+        .unwrap_or_default();
+    until_review.min(settings.max_rate_limit_wait)
+}
+
+/// One inspector on one task: each attempt bounded by its timeout; a rate-limited
+/// answer is tried again after the wait it asks for (a second when it names none) while
+/// the waits fit in `budget`. Waits are counted, not read from the clock, so that
+/// virtual time (which does not move while a job runs) cannot make this loop forever.
+async fn run_inspector(
+    inspector: &dyn Inspector,
+    task: &Task,
+    budget: Duration,
+) -> Result<Inspection, PluginError> {
+    let limit = inspector.timeout();
+    let mut waited = Duration::ZERO;
+    loop {
+        let out = match tokio::time::timeout(limit, inspector.inspect(task)).await {
+            Ok(r) => r,
+            Err(_) => Err(PluginError::TimedOut(limit)),
+        };
+        match out {
+            Err(PluginError::RateLimited { retry_after }) => {
+                let wait = retry_after.unwrap_or(RATE_LIMIT_DEFAULT_WAIT);
+                if waited + wait > budget {
+                    return Err(PluginError::RateLimited { retry_after });
+                }
+                debug!(inspector = %inspector.name(), ?wait, "rate limited; trying again");
+                tokio::time::sleep(wait).await;
+                waited += wait;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The wait after a rate-limited answer that names none.
+const RATE_LIMIT_DEFAULT_WAIT: Duration = Duration::from_secs(1);

@@ -12,17 +12,20 @@
 //! | [`ErrorLog`] | read a kept error back | memory, SQLite, DynamoDB |
 //! | [`Scheduler`] | run a job later, once per name | memory, SQLite jobs, Step Functions |
 //! | [`TaskBus`] / [`ReportBus`] | carry tasks / published reports | memory, SQLite jobs, SNS |
+//! | [`AnswerCache`] / [`RateLimiter`] | inspector answers kept across reports, a quota shared by every caller | memory, SQLite, DynamoDB |
 //! | [`Clock`] | now | [`SystemClock`], [`ManualClock`] |
 //! | [`Inspector`] / [`Reviewer`] / [`Emitter`] | the plugins | `alertresponder-plugins`, Lambda |
 //!
 //! [`Store`] is every store capability at once, for the runtimes that hold one store.
 
 mod bus;
+mod cache;
 mod clock;
 mod plugin;
 mod store;
 
 pub use bus::{ReportBus, Scheduler, TaskBus};
+pub use cache::{rate_window, AnswerCache, RateLimiter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use plugin::{Emitter, Inspection, Inspector, Reviewer, SectionDraft};
 pub use store::{

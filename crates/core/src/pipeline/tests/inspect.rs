@@ -99,6 +99,7 @@ async fn discovered_attributes_are_claimed_and_fed_back_one_level_deeper() {
             report_id: id.clone(),
             attribute: domain("192.0.2.1.example"),
             depth: 1,
+            review_at: None,
         }]
     );
     assert_eq!(
@@ -225,6 +226,7 @@ async fn inspectors_only_get_the_attributes_they_accept() {
         report_id: id.clone(),
         attribute: domain("x.example"),
         depth: 1,
+        review_at: None,
     };
     h.inspect(&task).await;
     assert_eq!(dns.calls(), ["x.example"]);
