@@ -22,6 +22,7 @@ use std::time::Duration;
 use crate::secret::SecretResolver;
 
 pub mod abuseipdb;
+pub mod content;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod dns;
