@@ -310,6 +310,7 @@ TEST_MAIN_PARAMETERS = {
     "AggregationWindow": 3600,
     "RecordTtlDays": 1,
     "GuardDutyFindings": "disabled",
+    "SecurityHubFindings": "disabled",
 }
 DRY_RUN_ACCOUNT = "123456789012"
 ACCOUNT = re.compile(r"^\d{12}$")

@@ -269,13 +269,21 @@ class Condition:
 class DeployOnMoto(Released, unittest.TestCase):
     # {stack: parameter overrides}: the command as the README prints it, and one
     # with every optional part on (the GuardDuty rule, the inspector and reviewer
-    # grants).
+    # grants, the configuration bundle's and secrets' grants).
     STACKS = {
         "ar-defaults": {},
         "ar-everything": {
             "GuardDutyFindings": "enabled",
             "InspectorFunctions": f"arn:aws:lambda:{REGION}:111122223333:function:intel",
             "ReviewerFunctions": f"arn:aws:lambda:{REGION}:111122223333:function:review",
+            # A configuration bundle with inspectors, emitters, secrets and the `aws`
+            # inspector's read-only grants.
+            "ConfigBucket": "code-bucket",
+            "ConfigPrefix": "alertresponder/config/" + "ab" * 32,
+            "ConfigInspectors": "3",
+            "ConfigEmitters": "1",
+            "SecretArns": f"arn:aws:secretsmanager:{REGION}:111122223333:secret:vt-??????",
+            "AwsInspector": "enabled",
         },
     }
 

@@ -38,15 +38,21 @@ pub const INSPECTOR_FUNCTIONS: &str = "INSPECTOR_FUNCTIONS";
 pub const INSPECTOR_TIMEOUT_SECONDS: &str = "INSPECTOR_TIMEOUT_SECONDS";
 /// Comma-separated names or ARNs of reviewer Lambda functions.
 pub const REVIEWER_FUNCTIONS: &str = "REVIEWER_FUNCTIONS";
-/// Rego policy text (package `alertresponder.review`).
-pub const POLICY: &str = "POLICY";
+/// `s3://bucket/prefix/alertresponder.toml`: the plugin sections of the configuration
+/// file (`[[inspector]]`, `[reviewer]`, `[[emitter]]`), with the files it names under the
+/// same prefix, read at cold start (see [`crate::config_file`]). Unset: no plugins but
+/// the functions of `INSPECTOR_FUNCTIONS` / `REVIEWER_FUNCTIONS`.
+pub const CONFIG_S3_URI: &str = "CONFIG_S3_URI";
 /// Seconds a review waits past its due time for the report's pending inspections
 /// (default 300; the state machine's retries of `InspectionsPending` cover 600).
 pub const REVIEW_WAIT_SECONDS: &str = "REVIEW_WAIT_SECONDS";
 /// Longest review wait the state machine's retries cover.
 pub const MAX_REVIEW_WAIT: Duration = Duration::from_secs(600);
-/// URL of the built-in webhook emitter (empty: none).
-pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+/// The inspector harness's function timeout (`Timeout` in `template.yaml`).
+pub const HARNESS_TIMEOUT: Duration = Duration::from_secs(300);
+/// What the harness keeps of its timeout past the last inspector attempt: storing the
+/// sections and publishing the new attributes' tasks.
+pub const HARNESS_MARGIN: Duration = Duration::from_secs(30);
 
 /// The environment one binary reads.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +97,7 @@ pub const BINARIES: &[EnvSpec] = &[
         binary: "inspector-harness",
         required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN, TASK_TOPIC_ARN],
         optional: &[
+            CONFIG_S3_URI,
             INSPECTOR_FUNCTIONS,
             INSPECTOR_TIMEOUT_SECONDS,
             MAX_DEPTH,
@@ -108,8 +115,8 @@ pub const BINARIES: &[EnvSpec] = &[
             STATE_MACHINE_ARN,
         ],
         optional: &[
+            CONFIG_S3_URI,
             REVIEWER_FUNCTIONS,
-            POLICY,
             REVIEW_DELAY_SECONDS,
             REVIEW_WAIT_SECONDS,
             RECORD_TTL_DAYS,
@@ -118,7 +125,7 @@ pub const BINARIES: &[EnvSpec] = &[
     EnvSpec {
         binary: "emitter-fanout",
         required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
-        optional: &[RECORD_TTL_DAYS, WEBHOOK_URL],
+        optional: &[CONFIG_S3_URI, RECORD_TTL_DAYS],
     },
 ];
 
@@ -142,6 +149,8 @@ pub fn variable_of(key: &str) -> Option<&'static str> {
 /// Configuration of one function: what its [`EnvSpec`] names, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackConfig {
+    /// The binary (function) this configuration is for.
+    pub binary: &'static str,
     /// Report table name.
     pub report_table: Option<String>,
     /// Error table name.
@@ -164,10 +173,8 @@ pub struct StackConfig {
     pub inspector_timeout: Duration,
     /// Reviewer functions.
     pub reviewer_functions: Vec<String>,
-    /// Rego policy text.
-    pub policy: Option<String>,
-    /// Webhook emitter URL.
-    pub webhook_url: Option<String>,
+    /// Where the plugin configuration file is (`s3://bucket/key`).
+    pub config_s3_uri: Option<String>,
     /// How long a review waits past its due time for pending inspections.
     pub review_wait: Duration,
 }
@@ -257,13 +264,12 @@ impl StackConfig {
                 message: "must be at least 1".into(),
             });
         }
-        if let Some(url) = get(WEBHOOK_URL)? {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(AwsError::Config {
-                    name: WEBHOOK_URL.into(),
-                    message: "expected an http(s) URL".into(),
-                });
-            }
+        let config_s3_uri = get(CONFIG_S3_URI)?;
+        if let Some(uri) = &config_s3_uri {
+            crate::config_file::S3Location::parse(uri).map_err(|message| AwsError::Config {
+                name: CONFIG_S3_URI.into(),
+                message,
+            })?;
         }
         let review_wait = Duration::from_secs(number(REVIEW_WAIT_SECONDS, 300)?);
         if review_wait > MAX_REVIEW_WAIT {
@@ -275,7 +281,18 @@ impl StackConfig {
                 ),
             });
         }
+        let inspector_timeout = Duration::from_secs(number(INSPECTOR_TIMEOUT_SECONDS, 30)?);
+        let mut settings = settings;
+        if spec.optional.contains(&INSPECTOR_TIMEOUT_SECONDS) {
+            // The harness waits for a rate-limited inspector within its own invocation:
+            // never longer than its timeout leaves after one more attempt.
+            let left = HARNESS_TIMEOUT
+                .saturating_sub(inspector_timeout)
+                .saturating_sub(HARNESS_MARGIN);
+            settings.max_rate_limit_wait = settings.max_rate_limit_wait.min(left);
+        }
         Ok(StackConfig {
+            binary: spec.binary,
             report_table: get(REPORT_TABLE)?,
             error_table: get(ERROR_TABLE)?,
             task_topic_arn: get(TASK_TOPIC_ARN)?,
@@ -285,10 +302,9 @@ impl StackConfig {
             settings,
             record_ttl: Duration::from_secs(ttl_days * 86_400),
             inspector_functions: list(INSPECTOR_FUNCTIONS)?,
-            inspector_timeout: Duration::from_secs(number(INSPECTOR_TIMEOUT_SECONDS, 30)?),
+            inspector_timeout,
             reviewer_functions: list(REVIEWER_FUNCTIONS)?,
-            policy: get(POLICY)?,
-            webhook_url: get(WEBHOOK_URL)?,
+            config_s3_uri,
             review_wait,
         })
     }
@@ -443,6 +459,46 @@ mod tests {
                 .starts_with("environment variable MAX_DEPTH: max_depth: must be at most"),
             "{err}"
         );
+    }
+
+    fn harness_with(extra: &[(&'static str, &'static str)]) -> Result<StackConfig, AwsError> {
+        let mut pairs = vec![
+            (REPORT_TABLE, "t"),
+            (ERROR_TABLE, "e"),
+            (ERROR_TOPIC_ARN, "arn:e"),
+            (TASK_TOPIC_ARN, "arn:t"),
+        ];
+        pairs.extend_from_slice(extra);
+        StackConfig::from_lookup("inspector-harness", lookup(&pairs))
+    }
+
+    #[test]
+    fn the_harness_waits_for_a_rate_limited_inspector_only_what_its_timeout_leaves() {
+        let c = harness_with(&[(INSPECTOR_TIMEOUT_SECONDS, "60")]).unwrap();
+        assert_eq!(c.settings.max_rate_limit_wait, Duration::from_secs(300 - 60 - 30));
+        let c = harness_with(&[(INSPECTOR_TIMEOUT_SECONDS, "240")]).unwrap();
+        assert_eq!(c.settings.max_rate_limit_wait, Duration::from_secs(30));
+        // Functions that run no inspector keep core's default.
+        let r = StackConfig::from_lookup("receptor", lookup(&receptor_with(&[]))).unwrap();
+        assert_eq!(r.settings.max_rate_limit_wait, Settings::default().max_rate_limit_wait);
+    }
+
+    #[test]
+    fn the_configuration_uri_is_checked_and_read_only_by_the_plugin_functions() {
+        let c = harness_with(&[(CONFIG_S3_URI, "s3://b/p/config/abc/alertresponder.toml")]).unwrap();
+        assert_eq!(
+            c.config_s3_uri.as_deref(),
+            Some("s3://b/p/config/abc/alertresponder.toml")
+        );
+        assert_eq!(c.binary, "inspector-harness");
+        let err = harness_with(&[(CONFIG_S3_URI, "https://b/p.toml")]).unwrap_err();
+        assert!(err.to_string().contains(CONFIG_S3_URI), "{err}");
+        let r = StackConfig::from_lookup(
+            "receptor",
+            lookup(&receptor_with(&[(CONFIG_S3_URI, "s3://b/c.toml")])),
+        )
+        .unwrap();
+        assert_eq!(r.config_s3_uri, None);
     }
 
     #[test]

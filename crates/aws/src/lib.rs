@@ -2,7 +2,8 @@
 //! ([`dynamo::DynamoStore`]), SNS ([`sns::SnsTaskBus`], [`sns::SnsReportBus`]), Step
 //! Functions ([`sfn::SfnScheduler`]) and Lambda ([`lambda::LambdaInspector`],
 //! [`lambda::LambdaReviewer`]); configuration from the environment ([`config`],
-//! validated by core's `Settings::validate`); a function's pipeline assembled from it
+//! validated by core's `Settings::validate`; the plugin sections of `alertresponder.toml`
+//! read from S3 at cold start: [`config_file`]); a function's pipeline assembled from it
 //! ([`stack`], whose error sink is the error table then the error topic:
 //! [`stack::TableThenTopic`]); the EventBridge events the receptor takes (GuardDuty
 //! findings: [`eventbridge`]; delay executions that closed without success:
@@ -10,6 +11,7 @@
 //! ([`handlers`]).
 
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod eventbridge;
 pub mod execution_events;

@@ -1,13 +1,20 @@
 //! Assembling a function's pipeline from its [`StackConfig`]: clients built once per
 //! cold start, adapters for what the function's environment names, and a port that
-//! fails clearly (naming the variable) for what it does not.
+//! fails clearly (naming the variable) for what it does not. The plugins come from the
+//! configuration file of `CONFIG_S3_URI` ([`plugins`], [`crate::config_file`]): each
+//! function builds only its own (the harness its inspectors, the reviewer invoker its
+//! reviewers, the fan-out its emitters), resolving every secret from Secrets Manager
+//! at cold start, so that a missing one fails it naming the key.
 
 use std::sync::Arc;
 
 use alertresponder_core::pipeline::Pipeline;
 use alertresponder_core::ports::*;
 use alertresponder_core::{CoreError, ErrorRecord, Job, Report, StoreError, Task};
-use alertresponder_plugins::{RegoReviewer, WebhookEmitter};
+use alertresponder_plugins::config::build::{self, BuildEnv};
+use alertresponder_plugins::config::{InspectorSource, PluginsConfig};
+use alertresponder_plugins::secret::Secrets;
+use alertresponder_plugins::secrets_manager::AwsSecretsManager;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
@@ -95,40 +102,147 @@ impl ErrorSink for TableThenTopic {
     }
 }
 
-/// The reviewers a function's environment names: the Rego policy, then the reviewer
-/// functions.
-pub fn reviewers(
+/// A function's plugins: what its configuration file and its environment name.
+#[derive(Default)]
+pub struct Plugins {
+    /// Inspectors (the harness).
+    pub inspectors: Vec<Arc<dyn Inspector>>,
+    /// Reviewers (the reviewer invoker).
+    pub reviewers: Vec<Arc<dyn Reviewer>>,
+    /// Emitters (the emitter fan-out).
+    pub emitters: Vec<Arc<dyn Emitter>>,
+}
+
+fn plugin_error(config: &StackConfig, e: alertresponder_plugins::PluginConfigError) -> AwsError {
+    AwsError::Config {
+        name: config::CONFIG_S3_URI.into(),
+        message: format!(
+            "{}: {e}",
+            config.config_s3_uri.as_deref().unwrap_or("(no file)")
+        ),
+    }
+}
+
+/// Builds the plugins of `config.binary` from the loaded configuration file (if any)
+/// and the functions of `INSPECTOR_FUNCTIONS` / `REVIEWER_FUNCTIONS` (a function the
+/// file names too runs once). Inspectors get `store` as their answer cache and rate
+/// limiter; secrets are read from Secrets Manager (never files, never the template).
+pub async fn build_plugins(
     config: &StackConfig,
     sdk: &SdkConfig,
-) -> Result<Vec<Arc<dyn Reviewer>>, AwsError> {
-    let mut out: Vec<Arc<dyn Reviewer>> = Vec::new();
-    if let Some(policy) = &config.policy {
-        let rego =
-            RegoReviewer::from_source("policy", config::POLICY, policy.clone()).map_err(|e| {
-                AwsError::Config {
-                    name: config::POLICY.into(),
-                    message: e.to_string(),
+    file: Option<&crate::config_file::LoadedConfig>,
+    store: Arc<DynamoStore>,
+) -> Result<Plugins, AwsError> {
+    let empty = PluginsConfig::default();
+    let plugins = file.map_or(&empty, |f| &f.plugins);
+    let base_dir = file.map_or_else(std::env::temp_dir, |f| f.dir.clone());
+    let secrets = Secrets::local(base_dir.clone())
+        .without_files()
+        .with_secrets_manager(Box::new(AwsSecretsManager::new(sdk)));
+    let env = BuildEnv {
+        secrets: &secrets,
+        base_dir: &base_dir,
+        cache: Some(store.clone()),
+        limiter: Some(store),
+        clock: Arc::new(SystemClock),
+        quota_clock: Arc::new(SystemClock),
+    };
+    let lambda = || aws_sdk_lambda::Client::new(sdk);
+    let mut out = Plugins::default();
+    match config.binary {
+        "inspector-harness" => {
+            let mut functions: Vec<&str> = Vec::new();
+            for (index, inspector) in plugins.inspectors.iter().enumerate() {
+                let built = match &inspector.source {
+                    InspectorSource::Function(arn) => {
+                        functions.push(arn);
+                        let inner: Arc<dyn Inspector> =
+                            Arc::new(LambdaInspector::new(lambda(), arn, inspector.timeout));
+                        build::wrap(inspector, inner, &env)
+                    }
+                    _ => build::inspector(inspector, index, &env)
+                        .await
+                        .map_err(|e| plugin_error(config, e))?,
+                };
+                out.inspectors.push(built);
+            }
+            for f in &config.inspector_functions {
+                if !functions.contains(&f.as_str()) {
+                    out.inspectors.push(Arc::new(LambdaInspector::new(
+                        lambda(),
+                        f,
+                        config.inspector_timeout,
+                    )));
                 }
-            })?;
-        out.push(Arc::new(rego));
-    }
-    if !config.reviewer_functions.is_empty() {
-        let client = aws_sdk_lambda::Client::new(sdk);
-        for f in &config.reviewer_functions {
-            out.push(Arc::new(LambdaReviewer::new(client.clone(), f)));
+            }
         }
+        "reviewer-invoker" => {
+            out.reviewers =
+                build::reviewers(&plugins.reviewer).map_err(|e| plugin_error(config, e))?;
+            let mut functions: Vec<&str> = Vec::new();
+            if let Some(arn) = &plugins.reviewer.function {
+                functions.push(arn);
+                out.reviewers
+                    .push(Arc::new(LambdaReviewer::new(lambda(), arn.as_str())));
+            }
+            for f in &config.reviewer_functions {
+                if !functions.contains(&f.as_str()) {
+                    out.reviewers
+                        .push(Arc::new(LambdaReviewer::new(lambda(), f)));
+                }
+            }
+        }
+        "emitter-fanout" => {
+            for (index, emitter) in plugins.emitters.iter().enumerate() {
+                out.emitters.push(
+                    build::emitter(emitter, index, &env)
+                        .await
+                        .map_err(|e| plugin_error(config, e))?,
+                );
+            }
+        }
+        _ => {}
     }
     Ok(out)
 }
 
-/// Builds the pipeline of a function from its configuration; `extra_inspectors` run
-/// beside the inspector functions the environment names (the harness library's users
-/// pass their own here).
+/// Builds the pipeline of a function with its plugins: reads `CONFIG_S3_URI` (when
+/// set) and builds what the function runs; `extra_inspectors` run beside them (the
+/// harness library's users pass their own here). A missing secret, an unreadable
+/// file or an invalid value fails here, at cold start, naming the key.
+pub async fn configured_pipeline(
+    config: &StackConfig,
+    sdk: &SdkConfig,
+    extra_inspectors: Vec<Arc<dyn Inspector>>,
+) -> Result<Pipeline, AwsError> {
+    let (mut pipeline, store) = base(config, sdk)?;
+    let file = match &config.config_s3_uri {
+        Some(uri) => Some(crate::config_file::load(sdk, uri).await?),
+        None => None,
+    };
+    let plugins = build_plugins(config, sdk, file.as_ref(), store).await?;
+    pipeline.inspectors = extra_inspectors;
+    pipeline.inspectors.extend(plugins.inspectors);
+    pipeline.reviewers = plugins.reviewers;
+    pipeline.emitters = plugins.emitters;
+    Ok(pipeline)
+}
+
+/// Builds the pipeline of a function that runs no plugin (the receptor, the
+/// dispatcher): stores, buses and scheduler from its configuration; `extra_inspectors`
+/// as its inspectors.
 pub fn pipeline(
     config: &StackConfig,
     sdk: &SdkConfig,
     extra_inspectors: Vec<Arc<dyn Inspector>>,
 ) -> Result<Pipeline, AwsError> {
+    let (mut pipeline, _) = base(config, sdk)?;
+    pipeline.inspectors = extra_inspectors;
+    Ok(pipeline)
+}
+
+/// The pipeline without plugins, and its store.
+fn base(config: &StackConfig, sdk: &SdkConfig) -> Result<(Pipeline, Arc<DynamoStore>), AwsError> {
     let report_table = StackConfig::require(&config.report_table, config::REPORT_TABLE)?;
     let error_table = StackConfig::require(&config.error_table, config::ERROR_TABLE)?;
     let store = Arc::new(DynamoStore::new(
@@ -159,37 +273,17 @@ pub fn pipeline(
         Some(arn) => Arc::new(SnsReportBus::new(sns.clone(), arn)),
         None => Arc::new(Unconfigured(config::REPORT_TOPIC_ARN)),
     };
-    let mut inspectors = extra_inspectors;
-    if !config.inspector_functions.is_empty() {
-        let client = aws_sdk_lambda::Client::new(sdk);
-        for f in &config.inspector_functions {
-            inspectors.push(Arc::new(LambdaInspector::new(
-                client.clone(),
-                f,
-                config.inspector_timeout,
-            )));
-        }
-    }
-    let mut emitters: Vec<Arc<dyn Emitter>> = Vec::new();
-    if let Some(url) = &config.webhook_url {
-        let webhook =
-            WebhookEmitter::new("webhook", url, vec![], std::time::Duration::from_secs(10))
-                .map_err(|e| AwsError::Config {
-                    name: config::WEBHOOK_URL.into(),
-                    message: e.to_string(),
-                })?;
-        emitters.push(Arc::new(webhook));
-    }
-    Ok(Pipeline {
-        store,
+    let pipeline = Pipeline {
+        store: store.clone(),
         errors,
         scheduler,
         tasks,
         reports,
-        inspectors,
-        reviewers: reviewers(config, sdk)?,
-        emitters,
+        inspectors: Vec::new(),
+        reviewers: Vec::new(),
+        emitters: Vec::new(),
         clock: Arc::new(SystemClock),
         settings: config.settings.clone(),
-    })
+    };
+    Ok((pipeline, store))
 }

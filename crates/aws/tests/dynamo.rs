@@ -86,6 +86,7 @@ impl Fixture {
 }
 
 alertresponder_core::contract_tests!(serial_fixture().await, |f| &f.store);
+alertresponder_core::cache_contract_tests!(serial_fixture().await, |f| &f.store);
 
 // --- What only DynamoDB shows ------------------------------------------------------
 

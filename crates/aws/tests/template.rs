@@ -432,6 +432,34 @@ fn flatten(v: &Value) -> Option<String> {
     }
 }
 
+/// The objects of the configuration bundle, as the functions may read them.
+const CONFIG_OBJECTS: &str = "arn:${AWS::Partition}:s3:::${ConfigBucket}/${ConfigPrefix}/*";
+
+/// The actions of the `aws` inspector (`crates/plugins/src/inspect/aws.rs`): read-only,
+/// and none takes a resource-level permission.
+const AWS_INSPECTOR_ACTIONS: &[&str] = &[
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeInstances",
+    "iam:GetUser",
+    "iam:GetAccessKeyLastUsed",
+    "cloudtrail:LookupEvents",
+];
+
+/// Whether `statement` is the `aws` inspector's: exactly its read-only actions on "*".
+fn is_aws_inspector(statement: &Value) -> bool {
+    let mut actions = strings(statement.get("Action"));
+    actions.sort();
+    let mut expected: Vec<String> = AWS_INSPECTOR_ACTIONS.iter().map(|a| a.to_string()).collect();
+    expected.sort();
+    actions == expected
+        && statement.get("Sid").and_then(Value::as_str) == Some("InspectAws")
+        && elements(statement.get("Resource"))
+            .iter()
+            .filter_map(flatten)
+            .collect::<Vec<_>>()
+            == ["*"]
+}
+
 /// The delay state machine (the dead-letter one has its own test).
 fn state_machine(t: &Template) -> (&str, &Value) {
     let name = "DelayStateMachine";
@@ -600,7 +628,7 @@ fn every_iam_resource_names_a_resource_of_the_template() {
                     flat.contains(":states:") && flat.ends_with(&state_machine_suffix);
                 let describes_our_executions = is_our_executions(&t, &flat)
                     && strings(statement.get("Action")) == ["states:DescribeExecution"];
-                if !is_our_state_machine && !describes_our_executions {
+                if !is_our_state_machine && !describes_our_executions && !is_aws_inspector(statement) {
                     problems.push(format!(
                         "{owner} {sid}: resource {flat:?} names nothing of the template \
                          (a states ARN must end with {state_machine_suffix:?}, or for \
@@ -675,7 +703,16 @@ fn no_iam_statement_grants_a_wildcard_action_or_resource() {
                 });
             let our_executions = is_our_executions(&t, &flat)
                 && strings(statement.get("Action")) == ["states:DescribeExecution"];
-            if flat.contains('*') && !function_versions && !our_executions {
+            // The configuration bundle's objects (its prefix is content-addressed), and
+            // the `aws` inspector's read-only calls (none takes a resource).
+            let config_objects =
+                flat == CONFIG_OBJECTS && strings(statement.get("Action")) == ["s3:GetObject"];
+            if flat.contains('*')
+                && !function_versions
+                && !our_executions
+                && !config_objects
+                && !is_aws_inspector(statement)
+            {
                 problems.push(format!("{owner} {sid}: wildcard resource {flat:?}"));
             }
         }
@@ -1563,13 +1600,12 @@ fn the_harness_and_the_emitter_fan_out_are_subscribed_only_when_they_have_work()
         "InspectorFunctions",
         Value::String("arn:aws:lambda:eu-west-1:123456789012:function:inspector".into()),
     )];
-    let webhook = [(
-        "WebhookUrl",
-        Value::String("https://hooks.example.com/alerts".into()),
-    )];
+    let config_inspector = [("ConfigInspectors", Value::String("2".into()))];
+    let webhook = [("ConfigEmitters", Value::String("1".into()))];
     type Given<'a> = &'a [(&'a str, Value)];
-    let cases: [(&str, String, Given); 2] = [
+    let cases: [(&str, String, Given); 3] = [
         ("inspector-harness", topic_of("TaskTopicArn"), &inspector),
+        ("inspector-harness", topic_of("TaskTopicArn"), &config_inspector),
         ("emitter-fanout", topic_of("ReportTopicArn"), &webhook),
     ];
     for (binary, topic, given) in cases {
@@ -1656,12 +1692,14 @@ fn the_harness_and_the_emitter_fan_out_are_subscribed_only_when_they_have_work()
         is_no_value(&without),
         "dispatcher: TASK_TOPIC_ARN is {without:?} without inspectors: a task nobody takes"
     );
-    let with = resolve_conditions(&t, &task_topic, &inspector);
-    assert_eq!(
-        ref_to(Some(&with)),
-        Some(topic_of("TaskTopicArn").as_str()),
-        "dispatcher: TASK_TOPIC_ARN with inspectors"
-    );
+    for given in [&inspector[..], &config_inspector[..]] {
+        let with = resolve_conditions(&t, &task_topic, given);
+        assert_eq!(
+            ref_to(Some(&with)),
+            Some(topic_of("TaskTopicArn").as_str()),
+            "dispatcher: TASK_TOPIC_ARN with {given:?}"
+        );
+    }
     // The emitter fan-out is no state of the delay state machine: nothing else invokes it.
     let fanout = t.function_of("emitter-fanout").name;
     let (name, machine) = state_machine(&t);
@@ -2624,5 +2662,325 @@ fn delay_executions_that_end_without_success_reach_the_receptor() {
     assert!(
         permitted,
         "no lambda:InvokeFunction permission on {receptor} for events.amazonaws.com scoped to {rule}"
+    );
+}
+
+#[test]
+fn each_alert_source_rule_takes_what_core_maps_and_invokes_the_receptor_behind_its_parameter() {
+    use alertresponder_core::sources::{guardduty, securityhub};
+    let t = Template::load();
+    let yaml = |s: &str| -> Value { serde_yaml::from_str(s).expect("test YAML") };
+    let receptor = t.function_of("receptor").name;
+    for (parameter, source, detail_type) in [
+        (
+            "GuardDutyFindings",
+            guardduty::SOURCE,
+            guardduty::DETAIL_TYPE,
+        ),
+        (
+            "SecurityHubFindings",
+            securityhub::SOURCE,
+            securityhub::DETAIL_TYPE,
+        ),
+    ] {
+        let p = t.parameter(parameter).expect(parameter);
+        assert_eq!(p.get("Default").and_then(Value::as_str), Some("disabled"));
+        let rules: Vec<(&str, &Value)> = t
+            .of_type("AWS::Events::Rule")
+            .filter(|(_, r)| {
+                strings(
+                    r.get("Properties")
+                        .and_then(|p| p.get("EventPattern"))
+                        .and_then(|p| p.get("source")),
+                ) == [source]
+            })
+            .collect();
+        assert_eq!(rules.len(), 1, "rules on {source}");
+        let (rule, resource) = rules[0];
+        let condition = resource
+            .get("Condition")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{rule}: behind a condition"));
+        assert_eq!(
+            t.section("Conditions").get(condition),
+            Some(&yaml(&format!(
+                "{{Fn::Equals: [{{Ref: {parameter}}}, enabled]}}"
+            ))),
+            "{rule}: condition {condition} is {parameter} = enabled"
+        );
+        let properties = resource.get("Properties").expect("Properties");
+        let pattern = properties.get("EventPattern").expect("EventPattern");
+        assert_eq!(strings(pattern.get("detail-type")), [detail_type], "{rule}");
+        let targets = elements(properties.get("Targets"));
+        assert_eq!(targets.len(), 1, "{rule}: targets");
+        assert_eq!(
+            targets[0].get("Arn"),
+            Some(&yaml(&format!("{{Fn::GetAtt: [{receptor}, Arn]}}"))),
+            "{rule}: the receptor"
+        );
+        assert!(targets[0].get("InputTransformer").is_none() && targets[0].get("Input").is_none());
+        let permitted = t.of_type("AWS::Lambda::Permission").any(|(_, p)| {
+            let cond = p.get("Condition").and_then(Value::as_str);
+            let p = p.get("Properties");
+            let get = |k: &str| p.and_then(|p| p.get(k));
+            cond == Some(condition)
+                && get("Action").and_then(Value::as_str) == Some("lambda:InvokeFunction")
+                && ref_to(get("FunctionName")) == Some(receptor)
+                && get("Principal").and_then(Value::as_str) == Some("events.amazonaws.com")
+                && get("SourceArn") == Some(&yaml(&format!("{{Fn::GetAtt: [{rule}, Arn]}}")))
+        });
+        assert!(permitted, "{rule}: no invoke permission scoped to it");
+    }
+    // Security Hub: only open findings cost an invocation.
+    let (_, sh) = t
+        .of_type("AWS::Events::Rule")
+        .find(|(n, _)| *n == "SecurityHubFindingsRule")
+        .expect("SecurityHubFindingsRule");
+    let findings = sh["Properties"]["EventPattern"]["detail"]["findings"].clone();
+    assert_eq!(strings(findings.get("RecordState")), ["ACTIVE"]);
+    assert_eq!(strings(findings["Workflow"].get("Status")), ["NEW"]);
+}
+
+// ------------------------------------------------------------------ configuration file
+
+/// The functions that build plugins from the configuration file.
+const PLUGIN_BINARIES: &[&str] = &["inspector-harness", "reviewer-invoker", "emitter-fanout"];
+
+/// The statements of `f`'s role in a deployment with parameters `given`.
+fn deployed_statements(t: &Template, f: &Function<'_>, given: &[(&str, Value)]) -> Vec<Value> {
+    let role = f
+        .properties
+        .get("Role")
+        .and_then(|r| r.get("Fn::GetAtt"))
+        .and_then(|g| g.get(0))
+        .and_then(Value::as_str)
+        .expect("Role: !GetAtt <role>.Arn");
+    let policies = t
+        .resource(role)
+        .and_then(|r| r.get("Properties"))
+        .and_then(|p| p.get("Policies"))
+        .and_then(Value::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    policies
+        .iter()
+        .filter_map(|p| p.get("PolicyDocument").and_then(|d| d.get("Statement")))
+        .map(|s| resolve_conditions(t, s, given))
+        .flat_map(|s| s.as_sequence().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The statements of `statements` that grant an action of `service` (`s3:`).
+fn of_service<'a>(statements: &'a [Value], service: &str) -> Vec<&'a Value> {
+    statements
+        .iter()
+        .filter(|s| {
+            strings(s.get("Action"))
+                .iter()
+                .any(|a| a.starts_with(service))
+        })
+        .collect()
+}
+
+fn bundle() -> Vec<(&'static str, Value)> {
+    vec![
+        ("ConfigBucket", Value::String("code-bucket".into())),
+        (
+            "ConfigPrefix",
+            Value::String(format!("alertresponder/config/{}", "ab".repeat(32))),
+        ),
+    ]
+}
+
+#[test]
+fn the_plugin_functions_read_exactly_the_configuration_bundle_and_only_when_there_is_one() {
+    let t = Template::load();
+    let given = bundle();
+    for f in t.functions() {
+        let Some(binary) = f.binary else { continue };
+        let plugins = PLUGIN_BINARIES.contains(&binary);
+        let uri = f.variables().get(config::CONFIG_S3_URI).cloned();
+        assert_eq!(uri.is_some(), plugins, "{} ({binary}): CONFIG_S3_URI", f.name);
+        // Without a bundle: no variable and no S3 grant.
+        if let Some(uri) = &uri {
+            assert!(is_no_value(&resolve_conditions(&t, uri, &[])), "{binary}: {uri:?}");
+            assert_eq!(
+                flatten(&resolve_conditions(&t, uri, &given)).as_deref(),
+                Some("s3://${ConfigBucket}/${ConfigPrefix}/alertresponder.toml"),
+                "{binary}"
+            );
+        }
+        assert!(
+            of_service(&deployed_statements(&t, &f, &[]), "s3:").is_empty(),
+            "{binary}: an S3 grant without a configuration bundle"
+        );
+        let statements = deployed_statements(&t, &f, &given);
+        let s3 = of_service(&statements, "s3:");
+        if !plugins {
+            assert!(s3.is_empty(), "{binary} reads no configuration: {s3:?}");
+            continue;
+        }
+        assert_eq!(s3.len(), 2, "{binary}: {s3:?}");
+        for s in s3 {
+            let actions = strings(s.get("Action"));
+            let resources: Vec<String> = elements(s.get("Resource"))
+                .iter()
+                .filter_map(flatten)
+                .collect();
+            match actions.as_slice() {
+                [a] if a == "s3:GetObject" => {
+                    assert_eq!(resources, [CONFIG_OBJECTS], "{binary}");
+                    assert!(s.get("Condition").is_none());
+                }
+                [a] if a == "s3:ListBucket" => {
+                    assert_eq!(resources, ["arn:${AWS::Partition}:s3:::${ConfigBucket}"]);
+                    let prefix = s
+                        .get("Condition")
+                        .and_then(|c| c.get("StringLike"))
+                        .and_then(|c| c.get("s3:prefix"))
+                        .and_then(flatten);
+                    assert_eq!(
+                        prefix.as_deref(),
+                        Some("${ConfigPrefix}/*"),
+                        "{binary}: ListBucket must be limited to the bundle's prefix"
+                    );
+                }
+                other => panic!("{binary}: unexpected S3 grant {other:?}"),
+            }
+        }
+    }
+    // The prefix is content-addressed under `config/`: a parameter that names another
+    // folder of the bucket (the code's, say) is refused by CloudFormation.
+    let pattern = t.parameter("ConfigPrefix").and_then(|p| p.get("AllowedPattern"));
+    assert_eq!(
+        pattern.and_then(Value::as_str),
+        Some("^$|^([A-Za-z0-9!_.()-]+/)*config/[0-9a-f]{64}$")
+    );
+}
+
+#[test]
+fn secrets_are_granted_exactly_as_listed_to_the_plugin_functions_and_only_when_listed() {
+    let t = Template::load();
+    let given = [(
+        "SecretArns",
+        Value::String(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:vt-??????".into(),
+        ),
+    )];
+    for f in t.functions() {
+        let Some(binary) = f.binary else { continue };
+        assert!(
+            of_service(&deployed_statements(&t, &f, &[]), "secretsmanager:").is_empty(),
+            "{binary}: a secret granted while none is listed"
+        );
+        let statements = deployed_statements(&t, &f, &given);
+        let granted = of_service(&statements, "secretsmanager:");
+        if !PLUGIN_BINARIES.contains(&binary) {
+            assert!(granted.is_empty(), "{binary}: {granted:?}");
+            continue;
+        }
+        assert_eq!(granted.len(), 1, "{binary}: {granted:?}");
+        assert_eq!(
+            strings(granted[0].get("Action")),
+            ["secretsmanager:GetSecretValue"]
+        );
+        assert_eq!(
+            ref_to(granted[0].get("Resource")),
+            Some("SecretArns"),
+            "{binary}: exactly the listed secrets"
+        );
+    }
+    let pattern = t
+        .parameter("SecretArns")
+        .and_then(|p| p.get("AllowedPattern"))
+        .and_then(Value::as_str)
+        .expect("SecretArns has an AllowedPattern");
+    assert!(pattern.contains(":secretsmanager:") && !pattern.contains('*'), "{pattern}");
+}
+
+#[test]
+fn the_aws_inspector_grants_read_only_calls_to_the_harness_only_when_enabled() {
+    let t = Template::load();
+    let enabled = [("AwsInspector", Value::String("enabled".into()))];
+    let read_only = |a: &str| {
+        let action = a.split(':').nth(1).unwrap_or("");
+        ["Describe", "Get", "List", "Lookup"]
+            .iter()
+            .any(|p| action.starts_with(p))
+    };
+    for f in t.functions() {
+        let Some(binary) = f.binary else { continue };
+        for given in [&[][..], &enabled[..]] {
+            let statements = deployed_statements(&t, &f, given);
+            let aws: Vec<&Value> = statements.iter().filter(|s| is_aws_inspector(s)).collect();
+            let expected = binary == "inspector-harness" && !given.is_empty();
+            assert_eq!(aws.len(), usize::from(expected), "{binary} with {given:?}");
+            for s in ["ec2:", "iam:", "cloudtrail:"] {
+                for statement in of_service(&statements, s) {
+                    for a in strings(statement.get("Action")) {
+                        assert!(read_only(&a), "{binary}: {a} is not read-only");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_parameter_or_environment_variable_can_hold_a_secret() {
+    let t = Template::load();
+    let mut problems = Vec::new();
+    for (name, spec) in t.section("Parameters") {
+        let name = name.as_str().unwrap_or("?");
+        let lower = name.to_ascii_lowercase();
+        if spec.get("NoEcho").is_some() {
+            problems.push(format!("{name}: NoEcho (a secret as a parameter)"));
+        }
+        for word in ["webhook", "url", "token", "password", "apikey", "policy"] {
+            if lower.contains(word) {
+                problems.push(format!("{name}: looks like it carries a {word}"));
+            }
+        }
+        if lower.contains("secret") && name != "SecretArns" {
+            problems.push(format!("{name}: a secret as a parameter"));
+        }
+        // Free text could carry anything: every String parameter is constrained.
+        let ty = spec.get("Type").and_then(Value::as_str).unwrap_or("");
+        if ty != "Number"
+            && spec.get("AllowedPattern").is_none()
+            && spec.get("AllowedValues").is_none()
+        {
+            problems.push(format!("{name}: free text (no AllowedPattern or AllowedValues)"));
+        }
+    }
+    for spec in BINARIES {
+        for variable in spec.required.iter().chain(spec.optional) {
+            for word in ["WEBHOOK", "URL", "TOKEN", "PASSWORD", "SECRET", "KEY", "POLICY"] {
+                // CONFIG_S3_URI names where the file is, nothing it holds.
+                if variable.contains(word) {
+                    problems.push(format!("{}: reads {variable}", spec.binary));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_harness_timeout_is_the_one_its_rate_limit_wait_is_bounded_by() {
+    let t = Template::load();
+    let f = t.function_of("inspector-harness");
+    assert_eq!(
+        f.properties.get("Timeout").and_then(Value::as_u64),
+        Some(config::HARNESS_TIMEOUT.as_secs())
+    );
+    let max = t
+        .parameter("InspectorTimeout")
+        .and_then(|p| p.get("MaxValue"))
+        .and_then(Value::as_u64)
+        .expect("InspectorTimeout MaxValue");
+    assert!(
+        max + config::HARNESS_MARGIN.as_secs() < config::HARNESS_TIMEOUT.as_secs(),
+        "an inspector attempt and the margin must fit the harness's timeout"
     );
 }

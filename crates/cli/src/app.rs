@@ -4,16 +4,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use alertresponder_core::pipeline::Pipeline;
-use alertresponder_core::ports::{Clock, Emitter, Inspector, Reviewer};
+use alertresponder_core::ports::{
+    AnswerCache, Clock, Emitter, Inspector, RateLimiter, Reviewer, SystemClock,
+};
 use alertresponder_embedded::store::Durability;
 use alertresponder_embedded::{JobQueue, Runtime, SqliteStore};
-use alertresponder_plugins::{
-    CommandEmitter, CommandInspector, CommandReviewer, JsonLinesEmitter, JsonLinesTarget,
-    RegoReviewer, WebhookEmitter,
-};
+use alertresponder_plugins::config::build::{self, BuildEnv};
+use alertresponder_plugins::secret::Secrets;
 use anyhow::Context;
 
-use crate::config::{Config, EmitterTarget};
+use crate::config::Config;
 
 /// Opens (creating on first use) the SQLite database at `path`.
 pub fn open_store(path: &Path, config: &Config) -> anyhow::Result<SqliteStore> {
@@ -39,67 +39,60 @@ pub struct Plugins {
     pub emitters: Vec<Arc<dyn Emitter>>,
 }
 
-/// Builds the plugins of `config`.
-pub fn plugins(config: &Config) -> anyhow::Result<Plugins> {
+/// Builds the plugins of `config`: secrets resolved, files opened, clients built, so
+/// that a missing secret or a bad value fails here, naming its key. With a `store`, the
+/// built-ins keep their answers and share their rate limit in it (across reports, and
+/// across `serve` restarts); answers expire in `clock`'s time, quotas count in the wall
+/// clock.
+pub async fn plugins(
+    config: &Config,
+    store: Option<&SqliteStore>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Plugins> {
+    let base_dir = config
+        .source
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let secrets = secrets(&base_dir).await;
+    let env = BuildEnv {
+        secrets: &secrets,
+        base_dir: &base_dir,
+        cache: store.map(|s| Arc::new(s.clone()) as Arc<dyn AnswerCache>),
+        limiter: store.map(|s| Arc::new(s.clone()) as Arc<dyn RateLimiter>),
+        clock,
+        quota_clock: Arc::new(SystemClock),
+    };
     let mut inspectors: Vec<Arc<dyn Inspector>> = Vec::new();
-    for i in &config.inspectors {
-        let ins = CommandInspector::new(
-            i.name.clone(),
-            i.command.clone(),
-            i.types.clone(),
-            i.timeout,
-        )
-        .with_context(|| format!("inspector {}", i.name))?;
-        inspectors.push(Arc::new(ins));
+    for (i, spec) in config.inspectors.iter().enumerate() {
+        inspectors.push(build::inspector(spec, i, &env).await?);
     }
-    let mut reviewers: Vec<Arc<dyn Reviewer>> = Vec::new();
-    if let Some(policy) = &config.reviewer.policy {
-        reviewers.push(Arc::new(
-            RegoReviewer::from_file("policy", policy).context("reviewer.policy")?,
-        ));
-    }
-    if let Some(cmd) = &config.reviewer.command {
-        reviewers.push(Arc::new(
-            CommandReviewer::new("command", cmd.clone(), config.reviewer.timeout)
-                .context("reviewer.command")?,
-        ));
-    }
+    let reviewers = build::reviewers(&config.reviewer)?;
     let mut emitters: Vec<Arc<dyn Emitter>> = Vec::new();
-    for e in &config.emitters {
-        let em: Arc<dyn Emitter> = match &e.target {
-            EmitterTarget::Command(argv) => Arc::new(CommandEmitter::new(
-                e.name.clone(),
-                argv.clone(),
-                e.timeout,
-            )?),
-            EmitterTarget::Url { url, headers } => Arc::new(WebhookEmitter::new(
-                e.name.clone(),
-                url,
-                headers.clone(),
-                e.timeout,
-            )?),
-            EmitterTarget::File(path) if path.as_os_str() == "-" => Arc::new(
-                JsonLinesEmitter::new(e.name.clone(), JsonLinesTarget::Stdout),
-            ),
-            EmitterTarget::File(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("emitter {}: cannot create {}", e.name, dir.display())
-                    })?;
-                }
-                Arc::new(JsonLinesEmitter::new(
-                    e.name.clone(),
-                    JsonLinesTarget::File(path.clone()),
-                ))
-            }
-        };
-        emitters.push(em);
+    for (i, spec) in config.emitters.iter().enumerate() {
+        emitters.push(build::emitter(spec, i, &env).await?);
     }
     Ok(Plugins {
         inspectors,
         reviewers,
         emitters,
     })
+}
+
+/// The secret resolver of the embedded runtime: the environment and files beside the
+/// config, and AWS Secrets Manager when built with the `aws` feature (credentials and
+/// region from the usual AWS sources).
+async fn secrets(base_dir: &Path) -> Secrets {
+    let secrets = Secrets::local(base_dir);
+    #[cfg(feature = "aws")]
+    let secrets = {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        secrets.with_secrets_manager(Box::new(
+            alertresponder_plugins::secrets_manager::AwsSecretsManager::new(&sdk),
+        ))
+    };
+    secrets
 }
 
 /// Wires store, queue, plugins and clock into a runtime.

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use alertresponder::check::CheckRuntime;
 use alertresponder::config::Config;
+use alertresponder::input::InputFormat;
 use alertresponder::run::RunOptions;
 use alertresponder::serve::{current_report, ServeOptions};
 use alertresponder::{app, review, run, serve};
@@ -35,7 +37,8 @@ enum Command {
     /// Run alerts from files through the whole pipeline with delays collapsed in virtual
     /// time; print each published report as a JSON line on stdout.
     Run {
-        /// Alert files: one JSON object per line, or a JSON array; `-` for stdin.
+        /// Alert or EventBridge event files: one JSON object per line, a JSON array, or JSON
+        /// documents one after another; `-` for stdin.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Keep the run's database here (default: a scratch database, removed at the end).
@@ -44,6 +47,11 @@ enum Command {
         /// Do not print reports on stdout (configured emitters still run).
         #[arg(long)]
         quiet: bool,
+        /// What each JSON document is: `auto` takes one with `detail-type` and `source`
+        /// as an EventBridge event (GuardDuty or Security Hub findings, one alert per
+        /// finding) and anything else as an alert; `alert` and `eventbridge` force one.
+        #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+        format: InputFormat,
     },
     /// Serve the HTTP API and process alerts in real time.
     Serve {
@@ -84,8 +92,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the config and load every plugin (parses the Rego policy), then exit.
-    Check,
+    /// Check the config and build every plugin (secrets resolved, policy parsed, files
+    /// opened), then exit; with `--runtime aws`, as the stack's functions will read it.
+    Check {
+        /// The runtime to check for.
+        #[arg(long, value_enum, default_value = "embedded")]
+        runtime: CheckRuntime,
+        /// With `--runtime aws`: print what `make deploy` needs (files to upload, secrets
+        /// to grant, functions, built-in kinds) as JSON, resolving no secret.
+        #[arg(long)]
+        plan: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +174,21 @@ async fn main() -> ExitCode {
 }
 
 async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Check {
+        runtime: CheckRuntime::Aws,
+        plan,
+    } = cli.command
+    {
+        // The file as the stack reads it: not as the embedded runtime would (which
+        // rejects Lambda functions).
+        let path = match cli.config {
+            Some(p) => p,
+            None if Path::new("alertresponder.toml").exists() => "alertresponder.toml".into(),
+            None => anyhow::bail!("--runtime aws checks a config file: give --config FILE"),
+        };
+        alertresponder::check::check_aws(&path, plan).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = load_config(cli.config.as_deref())?;
     if config.source.is_none()
         && !matches!(cli.command, Command::Report { .. } | Command::Errors { .. })
@@ -168,6 +200,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             files,
             database,
             quiet,
+            format,
         } => {
             let summary = run::run(
                 &config,
@@ -175,6 +208,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     files,
                     database,
                     quiet,
+                    format,
                 },
             )
             .await?;
@@ -254,15 +288,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => {
-            let p = app::plugins(&config)?;
-            println!(
-                "config ok: {} inspector(s), {} reviewer(s), {} emitter(s); database {}",
-                p.inspectors.len(),
-                p.reviewers.len(),
-                p.emitters.len(),
-                config.database.display()
-            );
+        Command::Check { plan: true, .. } => anyhow::bail!("--plan is for --runtime aws"),
+        Command::Check { .. } => {
+            alertresponder::check::check_embedded(&config).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -10,7 +10,6 @@ use alertresponder_core::{Report, ReportResult, Severity};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::app;
 use crate::config::Config;
 
 /// One reviewed report.
@@ -50,8 +49,9 @@ pub fn read_reports(name: &str, text: &str) -> anyhow::Result<Vec<(String, Repor
 
 /// Reviews every report of `files` with the reviewers of `config`.
 pub async fn review(config: &Config, files: &[PathBuf]) -> anyhow::Result<Vec<Decision>> {
-    let plugins = app::plugins(config)?;
-    if plugins.reviewers.is_empty() {
+    // Only the reviewers: reviewing a saved report needs no inspector's secrets.
+    let reviewers = alertresponder_plugins::config::build::reviewers(&config.reviewer)?;
+    if reviewers.is_empty() {
         anyhow::bail!("the config has no [reviewer]: nothing to review with");
     }
     let mut decisions = Vec::new();
@@ -62,7 +62,7 @@ pub async fn review(config: &Config, files: &[PathBuf]) -> anyhow::Result<Vec<De
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
         };
         for (origin, report) in read_reports(&f.display().to_string(), &text)? {
-            let result = review_report(&plugins.reviewers, &report).await;
+            let result = review_report(&reviewers, &report).await;
             let recorded = (report.status == alertresponder_core::ReportStatus::Published)
                 .then(|| report.result.clone());
             decisions.push(Decision {

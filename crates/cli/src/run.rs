@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::app;
 use crate::config::Config;
-use crate::input::{peek_timestamp, split_alerts, RawAlert};
+use crate::input::{expand, peek_timestamp, reject_event, split_alerts, Incoming, InputFormat};
 
 /// Options of `run`.
 #[derive(Debug, Clone, Default)]
@@ -31,13 +31,20 @@ pub struct RunOptions {
     pub database: Option<PathBuf>,
     /// Do not print published reports on stdout (configured emitters still run).
     pub quiet: bool,
+    /// What the documents are: alerts, EventBridge events, or either (`auto`).
+    pub format: InputFormat,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
-    /// Alerts read.
+    /// Alerts read (each finding of an EventBridge event counts one; an event that is
+    /// not a supported one counts one, rejected).
     pub alerts: u64,
+    /// EventBridge events read.
+    pub events: u64,
+    /// Findings of those events not taken (suppressed or archived).
+    pub skipped: u64,
     /// Alerts accepted.
     pub accepted: u64,
     /// Accepted alerts that were exact repeats of an earlier message.
@@ -54,6 +61,14 @@ pub struct RunSummary {
     pub failed_jobs: u64,
 }
 
+/// One input of a run, in order.
+enum Input {
+    /// An alert (as sent, or mapped from an event).
+    Alert(Incoming),
+    /// An event that is not a supported one: rejected and kept as an error.
+    BadEvent(crate::input::RawAlert, alertresponder_core::ValidationError),
+}
+
 #[derive(Default)]
 struct Counters {
     jobs: AtomicU64,
@@ -63,7 +78,8 @@ struct Counters {
 
 /// Runs the pipeline over the alerts of `opts.files`.
 pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummary> {
-    let mut inputs: Vec<RawAlert> = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
+    let (mut events, mut skipped) = (0u64, 0u64);
     for f in &opts.files {
         let (name, text) = if f.as_os_str() == "-" {
             let mut s = String::new();
@@ -75,7 +91,18 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummar
                 .with_context(|| format!("cannot read {}", f.display()))?;
             (f.display().to_string(), text)
         };
-        inputs.extend(split_alerts(&name, &text));
+        for raw in split_alerts(&name, &text) {
+            let expanded = expand(&raw, opts.format);
+            events += expanded.event as u64;
+            skipped += expanded.skipped.len() as u64;
+            for (id, why) in &expanded.skipped {
+                eprintln!("skipped {}: finding {id}: {why}", raw.origin);
+            }
+            match expanded.error {
+                Some(e) => inputs.push(Input::BadEvent(raw, e)),
+                None => inputs.extend(expanded.alerts.into_iter().map(Input::Alert)),
+            }
+        }
     }
 
     let scratch;
@@ -89,10 +116,13 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummar
     let store = app::open_store(&db_path, config)?;
     let start = inputs
         .iter()
-        .find_map(|a| peek_timestamp(&a.bytes))
+        .find_map(|i| match i {
+            Input::Alert(a) => peek_timestamp(&a.bytes),
+            Input::BadEvent(..) => None,
+        })
         .unwrap_or_else(chrono::Utc::now);
     let clock = Arc::new(ManualClock::new(start));
-    let mut plugins = app::plugins(config)?;
+    let mut plugins = app::plugins(config, Some(&store), clock.clone()).await?;
     if !opts.quiet {
         let stdout: Arc<dyn Emitter> =
             Arc::new(JsonLinesEmitter::new("stdout", JsonLinesTarget::Stdout));
@@ -122,18 +152,36 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummar
     let total = inputs.len() as u64;
     let mut summary = RunSummary {
         alerts: total,
+        events,
+        skipped,
         ..Default::default()
     };
     let mut reports = std::collections::HashSet::new();
     let progress = Progress::new(total);
     let wall = Instant::now();
-    for (n, raw) in inputs.iter().enumerate() {
+    for (n, input) in inputs.iter().enumerate() {
+        let raw = match input {
+            Input::Alert(a) => a,
+            Input::BadEvent(raw, e) => {
+                summary.rejected += 1;
+                eprintln!("rejected {}: {}: {}", raw.origin, e.field, e.message);
+                reject_event(runtime.pipeline(), &raw.bytes, e)
+                    .await
+                    .with_context(|| format!("cannot keep the error of {}", raw.origin))?;
+                progress.tick(n as u64 + 1, &counters, reports.len());
+                continue;
+            }
+        };
         if let Some(t) = peek_timestamp(&raw.bytes) {
             if t > clock.now() {
                 runtime.drain_virtual(&clock, Some(t)).await?;
             }
         }
-        match runtime.pipeline().receive(&raw.bytes, None).await {
+        match runtime
+            .pipeline()
+            .receive(&raw.bytes, raw.message_id.as_deref())
+            .await
+        {
             Ok(receipt) => {
                 summary.accepted += 1;
                 summary.duplicates += receipt.duplicate as u64;
@@ -165,6 +213,12 @@ pub async fn run(config: &Config, opts: &RunOptions) -> anyhow::Result<RunSummar
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
+    if summary.events > 0 {
+        eprintln!(
+            "{} EventBridge events read, {} findings skipped (suppressed or archived)",
+            summary.events, summary.skipped
+        );
+    }
     eprintln!(
         "done: {} alerts read, {} accepted ({} duplicates), {} rejected; {} reports, {} versions published ({}); {} jobs failed; {:.1?} wall, {} virtual",
         summary.alerts,

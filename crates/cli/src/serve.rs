@@ -1,8 +1,10 @@
 //! `alertresponder serve`: the HTTP API and the real-time job loop, one process.
 //!
 //! `POST /v1/alerts` takes one alert or an array (at most [`MAX_BATCH`]) and answers
-//! only after every accepted alert is committed to the database. An API token is
-//! required when listening beyond loopback.
+//! only after every accepted alert is committed to the database. `POST /v1/events`
+//! takes one EventBridge event (GuardDuty or Security Hub findings, mapped by core's
+//! [`alertresponder_core::sources`]) and receives its alerts the same way. An API
+//! token is required when listening beyond loopback.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +29,8 @@ use tokio::net::TcpListener;
 
 use crate::app;
 use crate::config::Config;
-use crate::input::split_alerts;
+use crate::input::{expand, reject_event, split_alerts, InputFormat, RawAlert};
+use alertresponder_core::pipeline::Pipeline;
 
 /// Most alerts in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -59,6 +62,7 @@ pub fn router(runtime: Runtime, store: SqliteStore, token: Option<String>) -> Ro
     };
     let api = Router::new()
         .route("/v1/alerts", post(post_alerts))
+        .route("/v1/events", post(post_events))
         .route("/v1/reports", get(list_reports))
         .route("/v1/reports/{id}", get(get_report))
         .route("/v1/errors", get(list_errors))
@@ -79,7 +83,7 @@ pub async fn serve(config: &Config, opts: ServeOptions) -> anyhow::Result<()> {
         );
     }
     let store = app::open_store(&config.database, config)?;
-    let plugins = app::plugins(config)?;
+    let plugins = app::plugins(config, Some(&store), Arc::new(SystemClock)).await?;
     let runtime = app::runtime(config, store.clone(), plugins, Arc::new(SystemClock));
     let recovered = runtime.recover().await?;
     if recovered > 0 {
@@ -212,24 +216,50 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
             ),
         );
     }
-    let key = headers
+    let key = idempotency_key(&headers);
+    let items = alerts
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let message_id = key.as_ref().map(|k| {
+                if is_batch {
+                    format!("{k}#{i}")
+                } else {
+                    k.clone()
+                }
+            });
+            (raw.bytes, message_id)
+        })
+        .collect();
+    let received = receive_all(state.runtime.pipeline(), items).await;
+    match received.failure() {
+        Some(failed) => failed,
+        None => received.answer(json!({})),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Each alert is validated once; then alerts of one alert ID are received in order,
-    // different alert IDs concurrently, so that a batch shares the store's group commits.
-    let pipeline = state.runtime.pipeline();
-    let mut results = Vec::with_capacity(alerts.len());
+        .map(str::to_string)
+}
+
+/// What receiving a list of alerts gave, by index.
+struct Received {
+    accepted: Vec<serde_json::Value>,
+    rejected: Vec<serde_json::Value>,
+    failed: Vec<(usize, CoreError)>,
+}
+
+/// Receives alerts (bytes, message ID): each is validated once; then alerts of one
+/// alert ID are received in order, different alert IDs concurrently, so that a batch
+/// shares the store's group commits.
+async fn receive_all(pipeline: &Pipeline, items: Vec<(Vec<u8>, Option<String>)>) -> Received {
+    let mut results = Vec::with_capacity(items.len());
     let mut groups: HashMap<String, Vec<(usize, Alert, String)>> = HashMap::new();
-    for (i, raw) in alerts.iter().enumerate() {
-        let message_id = key.as_ref().map(|k| {
-            if is_batch {
-                format!("{k}#{i}")
-            } else {
-                k.clone()
-            }
-        });
-        match pipeline.admit(&raw.bytes, message_id.as_deref()).await {
+    for (i, (bytes, message_id)) in items.iter().enumerate() {
+        match pipeline.admit(bytes, message_id.as_deref()).await {
             Ok((alert, message_id)) => groups
                 .entry(alert.alert_id())
                 .or_default()
@@ -247,40 +277,122 @@ async fn post_alerts(State(state): State<ApiState>, headers: HeaderMap, body: By
     .await;
     results.extend(received.into_iter().flatten());
     results.sort_by_key(|(i, _)| *i);
-    let mut accepted = Vec::new();
-    let mut rejected = Vec::new();
-    let mut failed = Vec::new();
+    let mut out = Received {
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+        failed: Vec::new(),
+    };
     for (i, result) in results {
         match result {
-            Ok(receipt) => accepted.push(json!({"index": i, "report_id": receipt.report_id, "alert_id": receipt.alert_id, "status": receipt.status, "duplicate": receipt.duplicate})),
-            Err(CoreError::Invalid(e)) => rejected.push(json!({"index": i, "field": e.field, "error": e.to_string()})),
-            Err(e) => failed.push((i, e)),
+            Ok(receipt) => out.accepted.push(json!({"index": i, "report_id": receipt.report_id, "alert_id": receipt.alert_id, "status": receipt.status, "duplicate": receipt.duplicate})),
+            Err(CoreError::Invalid(e)) => out.rejected.push(json!({"index": i, "field": e.field, "error": e.to_string()})),
+            Err(e) => out.failed.push((i, e)),
         }
     }
-    if let Some((_, first)) = failed.first() {
+    out
+}
+
+impl Received {
+    /// The answer when a receive failed (503 when worth a retry, else 500).
+    fn failure(&self) -> Option<Response> {
+        let (_, first) = self.failed.first()?;
         // The client retries the request; alerts already accepted are recognised as duplicates.
         let status = if first.is_retryable() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        let failed: Vec<_> = failed
+        let failed: Vec<_> = self
+            .failed
             .iter()
             .map(|(i, e)| json!({"index": i, "error": e.to_string()}))
             .collect();
-        return (status, Json(json!({"error": first.to_string(), "accepted": accepted, "rejected": rejected, "failed": failed}))).into_response();
+        Some((status, Json(json!({"error": first.to_string(), "accepted": self.accepted, "rejected": self.rejected, "failed": failed}))).into_response())
     }
-    let status = if rejected.is_empty() {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::BAD_REQUEST
+
+    /// 202 with what was accepted, or 400 naming the first rejected field; `extra`
+    /// fields are added to the body.
+    fn answer(self, extra: serde_json::Value) -> Response {
+        let status = if self.rejected.is_empty() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let mut body = json!({"accepted": self.accepted, "rejected": self.rejected});
+        if let Some(first) = self.rejected.first() {
+            body["error"] = first["error"].clone();
+            body["field"] = first["field"].clone();
+        }
+        if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// `POST /v1/events`: one EventBridge event; its alerts (one per finding) are received
+/// like `POST /v1/alerts` receives a batch, under message IDs derived from the event ID
+/// (or from the `Idempotency-Key`, which then stands for the event), so a redelivered
+/// event is recognised. Suppressed or archived findings are counted in `skipped`. A
+/// body that is not a supported event: 400 naming the field, kept as an error record.
+async fn post_events(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let raw = RawAlert {
+        origin: "body".into(),
+        bytes: body.to_vec(),
     };
-    let mut body = json!({"accepted": accepted, "rejected": rejected});
-    if let Some(first) = rejected.first() {
-        body["error"] = first["error"].clone();
-        body["field"] = first["field"].clone();
+    let expanded = expand(&raw, InputFormat::Eventbridge);
+    let pipeline = state.runtime.pipeline();
+    if let Some(e) = expanded.error {
+        if let Err(err) = reject_event(pipeline, &raw.bytes, &e).await {
+            tracing::warn!(error = %err, "cannot keep the rejected event");
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("invalid event: {}: {}", e.field, e.message), "field": e.field})),
+        )
+            .into_response();
     }
-    (status, Json(body)).into_response()
+    let event_id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
+    let key = idempotency_key(&headers);
+    let count = expanded.alerts.len();
+    let items = expanded
+        .alerts
+        .into_iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let message_id = match (&key, a.message_id, &event_id) {
+                (Some(key), Some(id), Some(event_id)) => {
+                    Some(id.replacen(&format!("eventbridge:{event_id}"), key, 1))
+                }
+                (Some(key), _, _) if count > 1 => Some(format!("{key}#{k}")),
+                (Some(key), _, _) => Some(key.clone()),
+                (None, id, _) => id,
+            };
+            (a.bytes, message_id)
+        })
+        .collect();
+    if !expanded.skipped.is_empty() {
+        tracing::info!(
+            skipped = expanded.skipped.len(),
+            "findings skipped (suppressed or archived)"
+        );
+    }
+    let skipped: Vec<_> = expanded
+        .skipped
+        .iter()
+        .map(|(id, why)| json!({"finding_id": id, "why": why}))
+        .collect();
+    let received = receive_all(pipeline, items).await;
+    match received.failure() {
+        Some(failed) => failed,
+        None => received.answer(json!({
+            "event_id": event_id,
+            "skipped": skipped.len(),
+            "skipped_findings": skipped,
+        })),
+    }
 }
 
 fn error(status: StatusCode, field: &str, message: &str) -> Response {

@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod render;
 pub mod settings;
+pub mod sources;
 pub mod validate;
 
 pub use error::{CoreError, PluginError, StoreError, ValidationError};

@@ -1,4 +1,5 @@
-//! The store contract (`alertresponder_core::fixtures::contract`) on SQLite: in memory,
+//! The store contract and the answer-cache and rate-limiter contract
+//! (`alertresponder_core::fixtures::contract`) on SQLite: in memory,
 //! and on a file (WAL, the writer thread's group commit on a real journal).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,6 +8,7 @@ mod in_memory {
     use alertresponder_embedded::SqliteStore;
 
     alertresponder_core::contract_tests!(SqliteStore::open_in_memory().unwrap());
+    alertresponder_core::cache_contract_tests!(SqliteStore::open_in_memory().unwrap());
 }
 
 /// A store on a file of its own, fresh for each test.
@@ -28,4 +30,5 @@ mod on_a_file {
     }
 
     alertresponder_core::contract_tests!(on_a_file(), |f| &f.store);
+    alertresponder_core::cache_contract_tests!(on_a_file(), |f| &f.store);
 }

@@ -66,8 +66,9 @@ where
     .await
 }
 
-/// Runs a harness subscribed to the task topic: every task through `inspectors` and
-/// the inspector functions of `INSPECTOR_FUNCTIONS`; sections are stored, new
+/// Runs a harness subscribed to the task topic: every task through `inspectors`, the
+/// inspectors of the configuration file (`CONFIG_S3_URI`) and the inspector functions
+/// of `INSPECTOR_FUNCTIONS`; sections are stored, new
 /// attributes are claimed and published as tasks. Configuration from the environment
 /// (as the stack's own harness: `REPORT_TABLE`, `ERROR_TABLE`, `TASK_TOPIC_ARN`,
 /// `ERROR_TOPIC_ARN`, …).
@@ -75,7 +76,7 @@ pub async fn run(inspectors: Vec<Arc<dyn Inspector>>) -> Result<(), Error> {
     handlers::init_tracing();
     let config = StackConfig::from_env("inspector-harness")?;
     let sdk = aws_config::load_from_env().await;
-    let pipeline = stack::pipeline(&config, &sdk, inspectors)?;
+    let pipeline = stack::configured_pipeline(&config, &sdk, inspectors).await?;
     let pipeline = &pipeline;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         handlers::inspect_sns(pipeline, event.payload).await

@@ -1,5 +1,5 @@
-//! `inspector-harness`: every task from the task topic through the inspector
-//! functions named in `INSPECTOR_FUNCTIONS`.
+//! `inspector-harness`: every task from the task topic through the inspectors of the
+//! configuration file (`CONFIG_S3_URI`) and the functions of `INSPECTOR_FUNCTIONS`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

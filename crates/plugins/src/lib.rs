@@ -14,9 +14,12 @@ mod command;
 mod command_emitter;
 mod command_inspector;
 mod command_reviewer;
+pub mod config;
 pub mod error;
 pub mod inspect;
 pub mod secret;
+#[cfg(feature = "aws")]
+pub mod secrets_manager;
 mod json_lines;
 mod output;
 mod rego;

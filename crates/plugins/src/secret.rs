@@ -51,6 +51,31 @@ impl fmt::Display for SecretRef {
     }
 }
 
+/// A value that may be written in the file (`"https://…"`) or referenced as a secret
+/// (`{ secret = "…" }`): a webhook URL whose path is its key, a header's value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MaybeSecret {
+    /// Written in the file: not a secret.
+    Plain(String),
+    /// A reference to read at start-up.
+    Secret(SecretRef),
+}
+
+impl MaybeSecret {
+    /// The value: as written, or read where the reference points.
+    pub async fn resolve(
+        &self,
+        secrets: &dyn SecretResolver,
+        key: &str,
+    ) -> Result<Secret, PluginConfigError> {
+        match self {
+            MaybeSecret::Plain(v) => Ok(Secret::new(v.clone())),
+            MaybeSecret::Secret(r) => secrets.resolve(r, key).await,
+        }
+    }
+}
+
 /// A secret's value; it never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

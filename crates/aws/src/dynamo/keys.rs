@@ -17,6 +17,8 @@ pub(super) type Key = (String, String);
 pub(super) const META_SK: &str = "meta";
 /// Sort key of an alert ID's open-report item.
 pub(super) const OPEN_SK: &str = "open";
+/// Sort key of a cached answer.
+pub(super) const ANSWER_SK: &str = "answer";
 
 /// The key attributes of an item, to build on.
 pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
@@ -78,6 +80,22 @@ pub(super) fn error_pk(id: &str) -> String {
 /// The stage an error record was kept at.
 pub(super) fn error_sk(stage: &str) -> String {
     format!("stage#{stage}")
+}
+
+/// The partition of a cached inspector answer (the key is the inspector's name and
+/// the attribute's hash, chosen by the caller).
+pub(super) fn answer_pk(key: &str) -> String {
+    format!("answer#{key}")
+}
+
+/// The partition of a rate limit's windows.
+pub(super) fn rate_pk(key: &str) -> String {
+    format!("limit#{key}")
+}
+
+/// A rate window, by its start in epoch milliseconds.
+pub(super) fn rate_sk(window_start: i64) -> String {
+    format!("w#{window_start}")
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@
 //! | `report#<report_id>`   | `section#<hash>#<index:06>#<author>` | a section (`json`), `first_ns`             |
 //! | `report#<report_id>`   | `inspection#<hash>#<inspector>`     | an inspection record (`json`), `first_ns`   |
 //! | `published#<report_id>`| `v#<version:010>`                   | a published version (`report` JSON, or `report_gz` gzipped JSON), `publisher` |
+//! | `answer#<cache key>`   | `answer`                            | an inspector's answer kept across reports (`json`, or `json_gz` gzipped JSON), `expires_ms`; TTL = its expiry |
+//! | `limit#<limit key>`    | `w#<window start ms>`               | a rate window: `calls` granted in it; TTL = the window's end + 1 h |
 //!
 //! Error table: pk `error#<record id>`, sk `stage#<stage>`, the record as `json`.
 //!
@@ -47,11 +49,14 @@
 //! at the opening of a report: the `alert#…/open` item and the meta item expire the
 //! aggregation window later, so that they outlive the window, and the meta every
 //! alert the window admits, whatever the TTL; no later write moves the meta's.
+//! The cache's items are the exception: an answer expires when it does, a rate window
+//! an hour after it ends (see `cache`).
 //!
 //! Layout: `keys` builds the keys above, `codec` turns items into
 //! records and back, `client` holds the request helpers (consistent reads,
 //! transactions told apart from races, backoff), and one module per port implements
-//! it: `admit`, `claims`, `findings`, `read`, `publish`, `errors`.
+//! it: `admit`, `claims`, `findings`, `read`, `publish`, `errors`; `cache` is the
+//! inspectors' answer cache and rate limiter.
 
 use std::time::Duration;
 
@@ -63,6 +68,7 @@ use self::client::MAX_ATTEMPTS;
 use self::codec::n;
 
 mod admit;
+mod cache;
 mod claims;
 mod client;
 mod codec;

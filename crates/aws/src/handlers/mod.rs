@@ -97,6 +97,9 @@ pub struct ReceiveOutput {
     /// error records (and their jobs scheduled again; see [`crate::execution_events`]).
     #[serde(default)]
     pub failed_executions: usize,
+    /// Findings not taken (suppressed or archived Security Hub findings), logged.
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 /// Receptor: every SNS record is one alert, identified by its SNS message ID (so a
@@ -120,7 +123,7 @@ pub async fn receive_sns(p: &Pipeline, event: SnsEvent) -> Result<ReceiveOutput,
     Ok(out)
 }
 
-async fn receive_one(
+pub(crate) async fn receive_one(
     p: &Pipeline,
     raw: &[u8],
     message_id: Option<&str>,
@@ -139,7 +142,7 @@ async fn receive_one(
 }
 
 /// Receptor, whatever invoked it: an SNS event from the ingest topic, or an
-/// EventBridge event (GuardDuty findings, see [`crate::eventbridge`]; executions of
+/// EventBridge event (GuardDuty and Security Hub findings, see [`crate::eventbridge`]; executions of
 /// the delay state machine that closed without success, see
 /// [`crate::execution_events`]). An event of neither kind is kept as an error record,
 /// not retried.
@@ -147,29 +150,15 @@ pub async fn receive_event(p: &Pipeline, event: Value) -> Result<ReceiveOutput, 
     if execution_events::is_execution_status_change(&event) {
         return execution_events::receive_execution_change(p, &event).await;
     }
-    let mut out = ReceiveOutput::default();
+    if eventbridge::is_eventbridge(&event) {
+        return eventbridge::receive_eventbridge(p, &event).await;
+    }
     let reject = |why: String, id: String| {
         let raw = event.to_string();
         let record = error_record(id, "receive", why, None, raw.as_bytes(), p.clock.now());
         async move { p.errors.put_error(&record).await.map_err(CoreError::from) }
     };
-    if eventbridge::is_eventbridge(&event) {
-        match eventbridge::convert(&event) {
-            eventbridge::Converted::Alert { alert, event_id } => {
-                receive_one(p, &alert, Some(&event_id), &mut out).await?;
-            }
-            eventbridge::Converted::Unsupported(why) => {
-                warn!(%why, "event rejected");
-                let id = event
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("eventbridge");
-                reject(why.clone(), format!("eventbridge:{id}")).await?;
-                out.rejected += 1;
-            }
-        }
-        return Ok(out);
-    }
+    let mut out = ReceiveOutput::default();
     match serde_json::from_value::<SnsEvent>(event.clone()) {
         Ok(sns) => receive_sns(p, sns).await,
         Err(e) => {

@@ -9,71 +9,24 @@
 //! [`emitter`] the plugin tables. `source` is what they share: errors that name the
 //! file and key, durations, paths beside the file, commands split into argv.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alertresponder_core::Settings;
 use serde::Deserialize;
 
-pub mod emitter;
-pub mod inspector;
-pub mod reviewer;
 pub mod settings;
-mod source;
 
-pub use emitter::{EmitterConfig, EmitterTarget};
-pub use inspector::InspectorConfig;
-pub use reviewer::ReviewerConfig;
+pub use alertresponder_plugins::config::{
+    parse_duration, BuiltinKind, ConfigError, EmitterConfig, EmitterTarget, InspectorConfig,
+    InspectorSource, PluginsConfig, ReviewerConfig, Runtime, DEFAULT_PLUGIN_TIMEOUT,
+};
+use alertresponder_plugins::config::{RawEmitter, RawReviewer, Source};
 
 use settings::{Tunables, DEFAULT_CONCURRENCY};
-use source::Source;
 
 /// The database file when `database` is not set, beside the config.
 pub const DEFAULT_DATABASE: &str = "alertresponder.db";
-/// How long a plugin may take when its table sets no `timeout`.
-pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A configuration error, naming the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML does not parse or has the wrong shape.
-    #[error("config {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// toml's message, which names the key and line.
-        message: String,
-    },
-    /// A value is invalid.
-    #[error("config {path}: {key}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The key, e.g. `inspector[1].timeout`.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-/// A command: argv as a list, or a plain string split like a shell would (no shell runs it).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum CommandLine {
-    /// `"./whois.sh --fast"`.
-    Line(String),
-    /// `["./whois.sh", "--fast"]`.
-    Argv(Vec<String>),
-}
 
 // The file as written. Top-level keys cannot be a flattened table of their own:
 // serde's `flatten` does not work with `deny_unknown_fields`.
@@ -94,42 +47,10 @@ struct RawConfig {
     listen: Option<String>,
     api_token: Option<String>,
     #[serde(default)]
-    inspector: Vec<RawInspector>,
+    inspector: Vec<toml::Table>,
     reviewer: Option<RawReviewer>,
     #[serde(default)]
     emitter: Vec<RawEmitter>,
-}
-
-/// One `[[inspector]]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInspector {
-    name: String,
-    command: CommandLine,
-    types: Option<Vec<String>>,
-    timeout: Option<String>,
-}
-
-/// The `[reviewer]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReviewer {
-    policy: Option<PathBuf>,
-    command: Option<CommandLine>,
-    timeout: Option<String>,
-}
-
-/// One `[[emitter]]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEmitter {
-    name: String,
-    command: Option<CommandLine>,
-    url: Option<String>,
-    file: Option<PathBuf>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    timeout: Option<String>,
 }
 
 /// The whole configuration, validated, with paths resolved.
@@ -177,12 +98,6 @@ impl Default for Config {
     }
 }
 
-/// Parses a duration written as `300s`, `10m`, `3h`, `1h 30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration like \"300s\", \"10m\" or \"3h\": {e}"))
-}
-
 impl Config {
     /// Loads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -203,9 +118,15 @@ impl Config {
             retention,
             concurrency,
         } = settings::tunables(&raw, &source)?;
-        let inspectors = inspector::inspectors(&raw.inspector, &source)?;
-        let reviewer = reviewer::reviewer(raw.reviewer.as_ref(), &source)?;
-        let emitters = emitter::emitters(&raw.emitter, &source)?;
+        let plugins = PluginsConfig::parse(
+            &alertresponder_plugins::config::RawPlugins {
+                inspector: raw.inspector,
+                reviewer: raw.reviewer,
+                emitter: raw.emitter,
+            },
+            &source,
+            Runtime::Embedded,
+        )?;
         let database = raw
             .database
             .as_deref()
@@ -219,9 +140,9 @@ impl Config {
             concurrency,
             listen: raw.listen,
             api_token: raw.api_token,
-            inspectors,
-            reviewer,
-            emitters,
+            inspectors: plugins.inspectors,
+            reviewer: plugins.reviewer,
+            emitters: plugins.emitters,
         })
     }
 }
@@ -270,7 +191,7 @@ command = ["./open-ticket.sh"]
 [[emitter]]
 name = "hook"
 url = "https://hooks.example.com/x"
-headers = { Authorization = "Bearer t" }
+headers = { Authorization = { env = "HOOK_TOKEN" } }
 "#,
         )
         .unwrap();
@@ -278,8 +199,12 @@ headers = { Authorization = "Bearer t" }
         assert_eq!(c.settings.review_delay, Duration::from_secs(600));
         assert_eq!(c.settings.aggregation_window, Duration::from_secs(3 * 3600));
         assert_eq!(
-            c.inspectors[0].command,
-            vec!["/etc/ar/./whois.sh", "--fast", "two words"]
+            c.inspectors[0].source,
+            InspectorSource::Command(vec![
+                "/etc/ar/./whois.sh".into(),
+                "--fast".into(),
+                "two words".into()
+            ])
         );
         assert_eq!(c.inspectors[0].timeout, Duration::from_secs(10));
         assert_eq!(
@@ -334,10 +259,6 @@ headers = { Authorization = "Bearer t" }
         for (text, named) in [
             ("databse = \"x\"", "databse"),
             ("concurrency = \"many\"", "concurrency"),
-            (
-                "[[inspector]]\nname = \"x\"\ncommand = \"a\"\ntype = []",
-                "type",
-            ),
             ("database = ", "database"),
         ] {
             match load(text) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use alertresponder_core::Settings;
 
-use super::source::Source;
 use super::{ConfigError, RawConfig};
+use alertresponder_plugins::config::Source;
 
 /// Jobs run at once when `concurrency` is not set.
 pub const DEFAULT_CONCURRENCY: usize = 8;

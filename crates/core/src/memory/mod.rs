@@ -1,4 +1,5 @@
-//! In-memory adapters (feature `fixtures`): the store ports ([`MemoryStore`]), the
+//! In-memory adapters (feature `fixtures`): the store ports ([`MemoryStore`], also the
+//! answer cache and the rate limiter), the
 //! scheduler and the buses ([`MemoryScheduler`], [`MemoryTaskBus`],
 //! [`MemoryReportBus`]), a store that crashes on cue ([`CrashingStore`]), and
 //! [`pipeline`], a [`Pipeline`] on them with [`MemoryRuntime::run_until`] to run
@@ -6,6 +7,7 @@
 //! DynamoDB stores, so that the pipeline's own tests run in milliseconds.
 
 mod bus;
+mod cache;
 mod crash;
 mod store;
 
@@ -100,4 +102,5 @@ impl MemoryRuntime {
 #[cfg(test)]
 mod tests {
     crate::contract_tests!(crate::memory::MemoryStore::new());
+    crate::cache_contract_tests!(crate::memory::MemoryStore::new());
 }

@@ -26,6 +26,8 @@ use std::collections::HashSet;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// The answer cache and the rate windows (`memory::cache`), under their own lock.
+    pub(super) cache: Mutex<super::cache::CacheState>,
 }
 
 #[derive(Debug, Default)]

@@ -36,9 +36,12 @@ pub async fn inspect(
         .filter(|i| i.accepts(&task.attribute))
         .collect();
     let budget = rate_limit_budget(clock, settings, task);
-    let runs = matching
-        .iter()
-        .map(|i| async move { (i.name().to_string(), run_inspector(i.as_ref(), task, budget).await) });
+    let runs = matching.iter().map(|i| async move {
+        (
+            i.name().to_string(),
+            run_inspector(i.as_ref(), task, budget).await,
+        )
+    });
     let results = join_all(runs).await;
     let now = clock.now();
     let attr_hash = task.attribute.hash();
@@ -116,16 +119,8 @@ pub async fn inspect(
                         depth: task.depth + 1,
                         review_at: task.review_at,
                     };
-                    claim_and_publish(
-                        store,
-                        tasks,
-                        settings,
-                        now,
-                        &task.report_id,
-                        attr,
-                        &origin,
-                    )
-                    .await?;
+                    claim_and_publish(store, tasks, settings, now, &task.report_id, attr, &origin)
+                        .await?;
                 }
                 if n_sections > settings.max_sections_per_inspection {
                     notes.push(format!(

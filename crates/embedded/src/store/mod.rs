@@ -10,7 +10,8 @@
 //! - `sql`: the helpers every query uses (also the queue's);
 //! - `admit`: receiving an alert (open-or-join, the alert, its mentions) in one step;
 //! - `ports`: the other store ports (claims, findings, reading, publication, errors);
-//! - `read`: what the CLI and the HTTP API list (reports, errors), and retention.
+//! - `read`: what the CLI and the HTTP API list (reports, errors), and retention;
+//! - `cache`: the inspectors' answer cache and rate limiter.
 
 use std::path::Path;
 
@@ -19,6 +20,7 @@ use rusqlite::Connection;
 use crate::error::EmbeddedError;
 
 mod admit;
+mod cache;
 mod ports;
 mod read;
 mod schema;

@@ -136,6 +136,23 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (state, due_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_report ON jobs (report_id, kind, state);
+
+-- Inspector answers kept across reports (`AnswerCache`): the key is the inspector's
+-- name and the attribute's hash; an answer at or past `expires_at` is never returned.
+CREATE TABLE IF NOT EXISTS answers (
+    key        TEXT PRIMARY KEY,
+    answer     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_expiry ON answers (expires_at);
+
+-- Calls granted in each fixed window of a rate limit (`RateLimiter`).
+CREATE TABLE IF NOT EXISTS rate_windows (
+    key          TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    calls        INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start)
+);
 "#;
 
 /// Run once, when `inspected` is first created in a file that has claims already

@@ -28,6 +28,9 @@ mod steps;
 const SNS_EVENT: &str = include_str!("../../../tests/fixtures/sns-event.json");
 const GUARDDUTY_EVENT: &str =
     include_str!("../../../tests/fixtures/eventbridge-guardduty-ssh-brute-force.json");
+/// A Security Hub event of four findings, one suppressed and one archived (core's fixture).
+const SECURITY_HUB_BATCH: &str =
+    include_str!("../../../../core/tests/fixtures/eventbridge/securityhub-batch.json");
 /// The message ID of the fixture's one SNS record.
 const SNS_MESSAGE_ID: &str = "95df01b4-ee98-5cb9-9903-4c221d41eb5e";
 

@@ -15,6 +15,7 @@ async fn an_sns_record_is_received_under_its_message_id_and_a_redelivery_is_a_du
             duplicates: 0,
             rejected: 0,
             failed_executions: 0,
+            skipped: 0,
         }
     );
     let scheduled = dispatches(&rt);
@@ -96,15 +97,47 @@ async fn a_guardduty_finding_from_eventbridge_is_received_under_its_event_id() {
 }
 
 #[tokio::test]
+async fn security_hub_findings_are_received_one_alert_each_and_suppressed_ones_counted() {
+    let (p, rt, _) = edge();
+    let event: Value = serde_json::from_str(SECURITY_HUB_BATCH).unwrap();
+    let out = receive_event(&p, event.clone()).await.unwrap();
+    assert_eq!(
+        (out.received, out.skipped, out.rejected, out.duplicates),
+        (2, 2, 0, 0)
+    );
+    let mut ids: Vec<String> = dispatches(&rt).into_iter().map(|(_, m)| m).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "eventbridge:6e7f8091-a2b3-44c5-d6e7-f8091a2b3c4d#1",
+            "eventbridge:6e7f8091-a2b3-44c5-d6e7-f8091a2b3c4d#3"
+        ]
+    );
+    let (report_id, message_id) = &dispatches(&rt)[0];
+    let alert = rt
+        .store
+        .get_alert(report_id, message_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.detector, "securityhub");
+    // A redelivered event: every finding a duplicate, nothing new scheduled.
+    let again = receive_event(&p, event).await.unwrap();
+    assert_eq!((again.received, again.duplicates, again.skipped), (0, 2, 2));
+    assert_eq!(dispatches(&rt).len(), 2);
+}
+
+#[tokio::test]
 async fn an_unsupported_event_is_kept_as_an_error_in_the_pipelines_error_sink() {
     let (mut p, rt, _) = edge();
     let sink = Arc::new(Recorded::default());
     p.errors = sink.clone();
-    let security_hub = json!({
-        "version": "0", "id": "5e1f0ad5", "detail-type": "Security Hub Findings - Imported",
-        "source": "aws.securityhub", "detail": {"findings": []}
+    let inspector = json!({
+        "version": "0", "id": "5e1f0ad5", "detail-type": "Inspector2 Finding",
+        "source": "aws.inspector2", "detail": {}
     });
-    let out = receive_event(&p, security_hub).await.unwrap();
+    let out = receive_event(&p, inspector).await.unwrap();
     assert_eq!(out.rejected, 1);
     let neither = json!({"hello": "world"});
     let out = receive_event(&p, neither.clone()).await.unwrap();

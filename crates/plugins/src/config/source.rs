@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{parse_duration, CommandLine, ConfigError};
 
 /// The config file a section comes from.
-pub(super) struct Source<'a> {
+pub struct Source<'a> {
     /// The file, named by every error.
     path: &'a Path,
     /// Its directory, which anchors relative paths.
@@ -17,7 +17,7 @@ pub(super) struct Source<'a> {
 
 impl<'a> Source<'a> {
     /// The file at `path`.
-    pub(super) fn new(path: &'a Path) -> Self {
+    pub fn new(path: &'a Path) -> Self {
         Self {
             path,
             base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -25,7 +25,7 @@ impl<'a> Source<'a> {
     }
 
     /// A [`ConfigError::Parse`] of this file.
-    pub(super) fn unparsable(&self, message: String) -> ConfigError {
+    pub fn unparsable(&self, message: String) -> ConfigError {
         ConfigError::Parse {
             path: self.path.to_path_buf(),
             message,
@@ -33,7 +33,7 @@ impl<'a> Source<'a> {
     }
 
     /// A [`ConfigError::Invalid`] naming `key`.
-    pub(super) fn invalid(
+    pub fn invalid(
         &self,
         key: impl Into<String>,
         message: impl Into<String>,
@@ -46,7 +46,7 @@ impl<'a> Source<'a> {
     }
 
     /// The duration written at `key`, or `default` when the key is absent.
-    pub(super) fn duration(
+    pub fn duration(
         &self,
         key: &str,
         value: Option<&str>,
@@ -57,8 +57,18 @@ impl<'a> Source<'a> {
         })
     }
 
+    /// The directory relative paths are anchored at.
+    pub fn base_dir(&self) -> &Path {
+        &self.base
+    }
+
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        self.path
+    }
+
     /// `path` as written, if absolute; otherwise beside the config file.
-    pub(super) fn resolve(&self, path: &Path) -> PathBuf {
+    pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -68,7 +78,7 @@ impl<'a> Source<'a> {
 
     /// The argv of the command at `key`. A program named by a relative path is found
     /// beside the config file; a bare name is left to `PATH`.
-    pub(super) fn argv(
+    pub fn argv(
         &self,
         key: &str,
         command: &CommandLine,
@@ -92,7 +102,7 @@ impl<'a> Source<'a> {
 }
 
 /// Checks a plugin's name, which authors its sections and names it in logs and URLs.
-pub(super) fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || name.len() > 64
         || !name

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::source::{check_name, Source};
-use super::{ConfigError, RawEmitter, DEFAULT_PLUGIN_TIMEOUT};
+use super::{ConfigError, RawEmitter, Runtime, DEFAULT_PLUGIN_TIMEOUT};
+use crate::secret::MaybeSecret;
 
 /// Where an emitter sends reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,10 +15,10 @@ pub enum EmitterTarget {
     Command(Vec<String>),
     /// An HTTP endpoint that receives a POST.
     Url {
-        /// The URL.
-        url: String,
-        /// Extra headers (e.g. authorization).
-        headers: Vec<(String, String)>,
+        /// The URL, or a reference to it (a webhook URL is often its own secret).
+        url: MaybeSecret,
+        /// Extra headers (e.g. authorization, which must be a secret reference).
+        headers: Vec<(String, MaybeSecret)>,
     },
     /// A JSON-lines file (`-` for stdout).
     File(PathBuf),
@@ -39,6 +40,7 @@ pub struct EmitterConfig {
 pub(super) fn emitters(
     raw: &[RawEmitter],
     source: &Source,
+    runtime: Runtime,
 ) -> Result<Vec<EmitterConfig>, ConfigError> {
     let mut names = HashSet::new();
     let mut emitters = Vec::with_capacity(raw.len());
@@ -52,6 +54,23 @@ pub(super) fn emitters(
             ));
         }
         let target = target(emitter, &key, source)?;
+        if runtime == Runtime::Aws {
+            match &target {
+                EmitterTarget::Command(_) => {
+                    return Err(source.invalid(
+                        format!("{key}.command"),
+                        "commands do not run on AWS: use `url`",
+                    ))
+                }
+                EmitterTarget::File(_) => {
+                    return Err(source.invalid(
+                        format!("{key}.file"),
+                        "the AWS functions keep no files: use `url` (published reports stay in the report table)",
+                    ))
+                }
+                EmitterTarget::Url { .. } => {}
+            }
+        }
         if !emitter.headers.is_empty() && !matches!(target, EmitterTarget::Url { .. }) {
             return Err(source.invalid(
                 format!("{key}.headers"),
@@ -78,11 +97,22 @@ fn target(emitter: &RawEmitter, key: &str, source: &Source) -> Result<EmitterTar
             source.argv(&format!("{key}.command"), command)?,
         )),
         (None, Some(url), None) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(source.invalid(
-                    format!("{key}.url"),
-                    format!("{url:?} is not an http(s) URL"),
-                ));
+            if let MaybeSecret::Plain(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(source.invalid(
+                        format!("{key}.url"),
+                        format!("{url:?} is not an http(s) URL"),
+                    ));
+                }
+            }
+            for (name, value) in &emitter.headers {
+                if matches!(value, MaybeSecret::Plain(_)) && is_credential_header(name) {
+                    return Err(source.invalid(
+                        format!("{key}.headers.{name}"),
+                        "a credential is never written in the file: use { env = \"…\" }, \
+                         { secret = \"…\" } or { file = \"…\" }",
+                    ));
+                }
             }
             Ok(EmitterTarget::Url {
                 url: url.clone(),
@@ -102,10 +132,20 @@ fn target(emitter: &RawEmitter, key: &str, source: &Source) -> Result<EmitterTar
     }
 }
 
+/// Whether a header named `name` carries a credential.
+fn is_credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "authorization"
+        || ["token", "key", "secret", "signature", "password", "auth"]
+            .iter()
+            .any(|w| n.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{invalid, load};
+    use crate::config::{invalid, invalid_for, load};
+    use crate::secret::SecretRef;
 
     #[test]
     fn each_kind_of_target_is_read() {
@@ -118,7 +158,7 @@ timeout = "1m"
 [[emitter]]
 name = "hook"
 url = "https://hooks.example.com/x"
-headers = { Authorization = "Bearer t", X-Team = "soc" }
+headers = { Authorization = { env = "HOOK_TOKEN" }, X-Team = "soc" }
 [[emitter]]
 name = "log"
 file = "out/reports.jsonl"
@@ -143,10 +183,13 @@ file = "-"
                 EmitterConfig {
                     name: "hook".into(),
                     target: EmitterTarget::Url {
-                        url: "https://hooks.example.com/x".into(),
+                        url: MaybeSecret::Plain("https://hooks.example.com/x".into()),
                         headers: vec![
-                            ("Authorization".into(), "Bearer t".into()),
-                            ("X-Team".into(), "soc".into())
+                            (
+                                "Authorization".into(),
+                                MaybeSecret::Secret(SecretRef::Env("HOOK_TOKEN".into()))
+                            ),
+                            ("X-Team".into(), MaybeSecret::Plain("soc".into()))
                         ],
                     },
                     timeout: DEFAULT_PLUGIN_TIMEOUT,
@@ -216,5 +259,32 @@ file = "-"
         assert_eq!(key, "emitter[0].name");
         let (key, _) = invalid("[[emitter]]\nname = \"x\"\nfile = \"-\"\ntimeout = \"x\"");
         assert_eq!(key, "emitter[0].timeout");
+    }
+
+    #[test]
+    fn a_credential_header_written_in_the_file_is_rejected() {
+        let (key, message) = invalid(
+            "[[emitter]]\nname = \"x\"\nurl = \"https://h.example\"\nheaders = { Authorization = \"Bearer t\" }",
+        );
+        assert_eq!(key, "emitter[0].headers.Authorization");
+        assert!(message.contains("never written in the file") && !message.contains("Bearer t"));
+        let (key, _) = invalid(
+            "[[emitter]]\nname = \"x\"\nurl = \"https://h.example\"\nheaders = { X-Api-Key = \"k\" }",
+        );
+        assert_eq!(key, "emitter[0].headers.X-Api-Key");
+    }
+
+    #[test]
+    fn a_webhook_url_may_be_a_secret_and_aws_takes_only_urls() {
+        let c = load("[[emitter]]\nname = \"hook\"\nurl = { secret = \"ar/hook\" }").unwrap();
+        assert_eq!(c.secrets_manager_ids(), vec!["ar/hook".to_string()]);
+        assert_eq!(
+            invalid_for("[[emitter]]\nname = \"x\"\nfile = \"-\"", Runtime::Aws).0,
+            "emitter[0].file"
+        );
+        assert_eq!(
+            invalid_for("[[emitter]]\nname = \"x\"\ncommand = \"a\"", Runtime::Aws).0,
+            "emitter[0].command"
+        );
     }
 }

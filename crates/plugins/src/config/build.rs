@@ -1,0 +1,237 @@
+//! From checked configuration to running plugins, the same for both runtimes:
+//! secrets resolved, files opened, clients built — so that every error shows at start-up
+//! (`alertresponder check`, a function's cold start), naming the key. A Lambda inspector
+//! or reviewer (`function`) is built by the AWS runtime, which has the Lambda client.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use alertresponder_core::ports::{
+    AnswerCache, Clock, Emitter, Inspection, Inspector, RateLimiter, Reviewer,
+};
+use alertresponder_core::{Attribute, PluginError, Task};
+use async_trait::async_trait;
+
+use super::{EmitterConfig, EmitterTarget, InspectorConfig, InspectorSource, ReviewerConfig};
+use crate::error::PluginConfigError;
+use crate::inspect::throttle::Throttled;
+use crate::inspect::{self, BuildContext};
+use crate::secret::{MaybeSecret, SecretResolver};
+use crate::{
+    CommandEmitter, CommandInspector, CommandReviewer, JsonLinesEmitter, JsonLinesTarget,
+    RegoReviewer, WebhookEmitter,
+};
+
+/// What building plugins needs from the runtime.
+pub struct BuildEnv<'a> {
+    /// Resolves secret references.
+    pub secrets: &'a dyn SecretResolver,
+    /// The config file's directory (relative paths of built-ins).
+    pub base_dir: &'a Path,
+    /// Answers kept across reports (`None`: no cache whatever `cache_ttl` says).
+    pub cache: Option<Arc<dyn AnswerCache>>,
+    /// The shared rate limit (`None`: no limit whatever `rate_limit` says).
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// The pipeline's clock (answer expiry; virtual time in `alertresponder run`).
+    pub clock: Arc<dyn Clock>,
+    /// The wall clock a vendor's quota counts in.
+    pub quota_clock: Arc<dyn Clock>,
+}
+
+/// Builds the `index`th inspector (a built-in or a command), with its type filter, its
+/// answer cache and its rate limit in front.
+pub async fn inspector(
+    config: &InspectorConfig,
+    index: usize,
+    env: &BuildEnv<'_>,
+) -> Result<Arc<dyn Inspector>, PluginConfigError> {
+    let key = format!("inspector[{index}]");
+    let inner: Arc<dyn Inspector> = match &config.source {
+        InspectorSource::Command(argv) => Arc::new(CommandInspector::new(
+            config.name.clone(),
+            argv.clone(),
+            config.types.clone(),
+            config.timeout,
+        )?),
+        InspectorSource::Builtin { kind, table } => {
+            let ctx = BuildContext {
+                name: &config.name,
+                key: &key,
+                timeout: config.timeout,
+                secrets: env.secrets,
+                base_dir: env.base_dir,
+            };
+            builtin(*kind, table, &ctx).await?
+        }
+        InspectorSource::Function(_) => {
+            return Err(PluginConfigError::Invalid {
+                key: format!("{key}.function"),
+                message: "a Lambda inspector is built by the AWS runtime".into(),
+            })
+        }
+    };
+    Ok(wrap(config, inner, env))
+}
+
+/// Puts the table's type filter, cache and rate limit in front of `inner` (also the
+/// AWS runtime's Lambda inspectors).
+pub fn wrap(
+    config: &InspectorConfig,
+    inner: Arc<dyn Inspector>,
+    env: &BuildEnv<'_>,
+) -> Arc<dyn Inspector> {
+    let mut inspector = inner;
+    if !matches!(config.source, InspectorSource::Command(_)) {
+        // A command inspector filters its own types.
+        if let Some(types) = &config.types {
+            inspector = Arc::new(OnlyTypes {
+                inner: inspector,
+                types: types.clone(),
+            });
+        }
+    }
+    let cache = env.cache.clone().zip(config.cache_ttl);
+    let limit = env.limiter.clone().zip(config.rate_limit);
+    if cache.is_some() || limit.is_some() {
+        inspector = Arc::new(Throttled::new(
+            inspector,
+            cache,
+            limit,
+            env.clock.clone(),
+            env.quota_clock.clone(),
+        ));
+    }
+    inspector
+}
+
+async fn builtin(
+    kind: super::BuiltinKind,
+    table: &toml::Table,
+    ctx: &BuildContext<'_>,
+) -> Result<Arc<dyn Inspector>, PluginConfigError> {
+    use super::BuiltinKind as K;
+    fn config<T: serde::de::DeserializeOwned>(
+        table: &toml::Table,
+        ctx: &BuildContext<'_>,
+    ) -> Result<T, PluginConfigError> {
+        T::deserialize(table.clone()).map_err(|e| PluginConfigError::Invalid {
+            key: ctx.key.to_string(),
+            message: e.message().to_string(),
+        })
+    }
+    Ok(match kind {
+        K::VirusTotal => Arc::new(
+            inspect::virustotal::VirusTotalInspector::build(ctx, config(table, ctx)?).await?,
+        ),
+        K::AbuseIpDb => Arc::new(
+            inspect::abuseipdb::AbuseIpDbInspector::build(ctx, config(table, ctx)?).await?,
+        ),
+        K::Dns => Arc::new(inspect::dns::DnsInspector::build(ctx, config(table, ctx)?).await?),
+        K::GeoIp => {
+            Arc::new(inspect::geoip::GeoIpInspector::build(ctx, config(table, ctx)?).await?)
+        }
+        #[cfg(feature = "aws")]
+        K::Aws => Arc::new(inspect::aws::AwsInspector::build(ctx, config(table, ctx)?).await?),
+        #[cfg(not(feature = "aws"))]
+        K::Aws => {
+            return Err(PluginConfigError::Invalid {
+                key: format!("{}.kind", ctx.key),
+                message: "this build of alertresponder has no AWS support: build it with \
+                          `--features aws`"
+                    .into(),
+            })
+        }
+    })
+}
+
+/// Only the attribute types the table's `types` lists.
+struct OnlyTypes {
+    inner: Arc<dyn Inspector>,
+    types: Vec<String>,
+}
+
+#[async_trait]
+impl Inspector for OnlyTypes {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn accepts(&self, attribute: &Attribute) -> bool {
+        self.types.contains(&attribute.attr_type) && self.inner.accepts(attribute)
+    }
+    fn timeout(&self) -> std::time::Duration {
+        self.inner.timeout()
+    }
+    async fn inspect(&self, task: &Task) -> Result<Inspection, PluginError> {
+        self.inner.inspect(task).await
+    }
+}
+
+/// Builds the policy and command reviewers (a `function` reviewer is the AWS runtime's).
+pub fn reviewers(config: &ReviewerConfig) -> Result<Vec<Arc<dyn Reviewer>>, PluginConfigError> {
+    let mut reviewers: Vec<Arc<dyn Reviewer>> = Vec::new();
+    if let Some(policy) = &config.policy {
+        reviewers.push(Arc::new(RegoReviewer::from_file("policy", policy)?));
+    }
+    if let Some(cmd) = &config.command {
+        reviewers.push(Arc::new(CommandReviewer::new(
+            "command",
+            cmd.clone(),
+            config.timeout,
+        )?));
+    }
+    Ok(reviewers)
+}
+
+/// Builds the `index`th emitter, resolving a secret URL and secret headers. An error
+/// about a URL read from a secret never shows the URL.
+pub async fn emitter(
+    config: &EmitterConfig,
+    index: usize,
+    env: &BuildEnv<'_>,
+) -> Result<Arc<dyn Emitter>, PluginConfigError> {
+    let key = format!("emitter[{index}]");
+    Ok(match &config.target {
+        EmitterTarget::Command(argv) => Arc::new(CommandEmitter::new(
+            config.name.clone(),
+            argv.clone(),
+            config.timeout,
+        )?),
+        EmitterTarget::Url { url, headers } => {
+            let value = url.resolve(env.secrets, &format!("{key}.url")).await?;
+            let mut resolved = Vec::with_capacity(headers.len());
+            for (name, v) in headers {
+                let h = v
+                    .resolve(env.secrets, &format!("{key}.headers.{name}"))
+                    .await?;
+                resolved.push((name.clone(), h.expose().to_string()));
+            }
+            WebhookEmitter::new(config.name.clone(), value.expose(), resolved, config.timeout)
+                .map(|e| Arc::new(e) as Arc<dyn Emitter>)
+                .map_err(|e| match (url, e) {
+                    (MaybeSecret::Secret(r), PluginConfigError::InvalidUrl { .. }) => {
+                        PluginConfigError::Invalid {
+                            key: format!("{key}.url"),
+                            message: format!("the URL read from {r} is not an http(s) URL"),
+                        }
+                    }
+                    (_, e) => e,
+                })?
+        }
+        EmitterTarget::File(path) if path.as_os_str() == "-" => Arc::new(JsonLinesEmitter::new(
+            config.name.clone(),
+            JsonLinesTarget::Stdout,
+        )),
+        EmitterTarget::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| PluginConfigError::Invalid {
+                    key: format!("{key}.file"),
+                    message: format!("cannot create {}: {e}", dir.display()),
+                })?;
+            }
+            Arc::new(JsonLinesEmitter::new(
+                config.name.clone(),
+                JsonLinesTarget::File(path.clone()),
+            ))
+        }
+    })
+}
