@@ -74,8 +74,9 @@ fmt: ## format every crate (cargo fmt)
 fmt-check: ## fails if a file is not formatted
 	$(CARGO) fmt --all -- --check
 
-clippy: ## lints of every crate and target, warnings as errors
+clippy: ## lints of every crate and target, warnings as errors (and the command with its `aws` feature)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p alertresponder --features aws --all-targets -- -D warnings
 
 # The AWS adapters' tests start .venv/bin/moto_server.
 unit: venv ## cargo test of the workspace: unit, property, end-to-end, the AWS suite on moto

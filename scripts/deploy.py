@@ -2,10 +2,19 @@
 """Deploy AlertResponder to AWS, and the checks around it. Run by the Makefile
 with the venv's Python (it needs PyYAML, which cfn-lint brings).
 
-    deploy.py deploy [--config config.json] [--dry-run]
-        sam build, check the build, aws cloudformation package, aws cloudformation
-        deploy, with the parameters of config.json. --dry-run prints the commands
-        (one per line, shell-quoted) and runs nothing.
+    deploy.py deploy [--config config.json] [--dry-run] [--account ID]
+        sam build, check the build, upload the configuration bundle (Config: the
+        alertresponder.toml whose plugin sections the functions read, and the files
+        it names) to s3://CodeS3Bucket/CodeS3Prefix/config/<sha256>/, aws
+        cloudformation package, aws cloudformation deploy, with the parameters of
+        config.json and those the bundle implies (ConfigBucket, ConfigPrefix,
+        SecretArns, AwsInspector, ConfigInspectors, ConfigEmitters, the functions it
+        names). --dry-run prints the commands (one per line, shell-quoted) and runs
+        nothing but the configuration's plan (`alertresponder check --runtime aws
+        --plan --config FILE`; $ALERTRESPONDER_PLAN_COMMAND replaces the command
+        before `--config FILE`). The
+        account (for a secret named by its name) comes from `aws sts
+        get-caller-identity` unless --account is given.
     deploy.py check-build [--build-dir .aws-sam/build] [--template template.yaml]
         fail unless `sam build` left a bootstrap for every function of the template
         (tester/template.yaml: --build-dir .aws-sam/tester-build).
@@ -26,6 +35,7 @@ Config values never pass through a shell: commands are argument lists.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -42,10 +52,26 @@ BUILD_DIR = os.path.join(".aws-sam", "build")
 PACKAGED = os.path.join(".aws-sam", "packaged.yaml")
 
 # Keys of config.json that are not template parameters.
-DEPLOY_KEYS = {"StackName", "Region", "CodeS3Bucket", "CodeS3Prefix", "PolicyFile"}
-# Lambda keeps all of a function's environment in 4 KB; the reviewer invoker
-# carries the policy and the reviewer list.
-ENV_LIMIT_BYTES = 4096 - 200
+DEPLOY_KEYS = {"StackName", "Region", "CodeS3Bucket", "CodeS3Prefix", "Config"}
+# Template parameters deploy derives from the configuration bundle: never given in
+# config.json.
+BUNDLE_PARAMETERS = (
+    "ConfigBucket", "ConfigPrefix", "ConfigInspectors", "ConfigEmitters", "SecretArns", "AwsInspector",
+)
+# Keys of older config.json files, and where their content goes now.
+MOVED_KEYS = {
+    "Policy": "the policy is the configuration file's [reviewer] policy = \"file.rego\" (Config)",
+    "PolicyFile": "the policy is the configuration file's [reviewer] policy = \"file.rego\" (Config)",
+    "WebhookUrl": "a webhook is an [[emitter]] of the configuration file (Config), "
+                  "its URL a secret: url = { secret = \"name\" }",
+}
+# The configuration file's name in the bundle (its files keep their paths relative to it).
+BUNDLE_CONFIG_NAME = "alertresponder.toml"
+# The plan of a configuration: what to upload, which secrets and functions it names.
+PLAN_COMMAND = ["cargo", "run", "-q", "-p", "alertresponder", "--features", "aws", "--",
+                "check", "--runtime", "aws", "--plan"]
+# A Secrets Manager secret's name (an ARN is taken as given).
+SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # CloudFormation's rule for a stack name; the main stack's names fit any of them.
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 # The tester stack names its functions "<stack>-inspector" and "<stack>-reviewer",
@@ -120,27 +146,167 @@ def parameter_value(key, value):
     return str(value)
 
 
-def plan(config_path):
+def plan(config_path, account=None, dry_run=False):
     """The commands `deploy` runs, as argument lists (CheckBuild: the build check)."""
     config = load_config(config_path)
-    return main_stack_commands(config, config_path, os.path.dirname(os.path.abspath(config_path)))
+    return main_stack_commands(
+        config, config_path, os.path.dirname(os.path.abspath(config_path)),
+        account=account, dry_run=dry_run,
+    )
 
 
-def main_stack_commands(config, source, base_dir):
+# ---------------------------------------------------------------- configuration bundle
+
+
+def config_plan(config_file):
+    """`alertresponder check --runtime aws --plan --config FILE`: the configuration checked
+    (every built-in's keys, every secret reference), and what deploying it needs."""
+    command = shlex.split(os.environ["ALERTRESPONDER_PLAN_COMMAND"]) \
+        if os.environ.get("ALERTRESPONDER_PLAN_COMMAND") else list(PLAN_COMMAND)
+    command += ["--config", config_file]
+    print(shlex.join(command), file=sys.stderr, flush=True)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise Failure(f"the configuration {config_file} does not pass the check:\n{result.stderr.strip()}")
+    try:
+        planned = json.loads(result.stdout)
+        files = planned.get("files", [])
+        secrets = planned.get("secrets", [])
+        functions = planned.get("functions", {})
+        inspectors = int(planned.get("inspectors", 0))
+        emitters = int(planned.get("emitters", 0))
+        kinds = planned.get("kinds", [])
+        ok = (
+            all(isinstance(x, str) for x in files + secrets + kinds)
+            and isinstance(functions, dict)
+            and all(isinstance(f, str) for k in ("inspectors", "reviewers") for f in functions.get(k, []))
+        )
+    except (ValueError, TypeError, AttributeError) as e:
+        raise Failure(f"unexpected output of {shlex.join(command)}: {result.stdout[:300]!r}") from e
+    if not ok:
+        raise Failure(f"unexpected output of {shlex.join(command)}: {result.stdout[:300]!r}")
+    return {
+        "files": files, "secrets": secrets, "kinds": kinds,
+        "inspector_functions": list(functions.get("inspectors", [])),
+        "reviewer_functions": list(functions.get("reviewers", [])),
+        "inspectors": inspectors, "emitters": emitters,
+    }
+
+
+def bundle(config_file, files, source):
+    """The bundle: [(path in the bundle, local path)], the configuration file first
+    (as alertresponder.toml), then each file it names at its path relative to it.
+    A file outside the configuration's directory is refused: the functions read
+    the bundle as one directory."""
+    base = os.path.realpath(os.path.dirname(os.path.abspath(config_file)))
+    entries = [(BUNDLE_CONFIG_NAME, os.path.abspath(config_file))]
+    for name in files:
+        local = os.path.realpath(os.path.join(base, name))
+        relative = os.path.relpath(local, base)
+        if os.path.isabs(name) or relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            raise Failure(
+                f"{source}: the configuration names {name!r}, outside its directory {base}: "
+                "put the files it reads beside it (or below), so that they travel with it"
+            )
+        relative = relative.replace(os.sep, "/")
+        if relative == BUNDLE_CONFIG_NAME:
+            raise Failure(f"{source}: the configuration names a file {name!r}, the name the bundle gives the configuration itself")
+        if not os.path.isfile(local):
+            raise Failure(f"{source}: the configuration names {name!r}, which is not a file")
+        if all(relative != r for r, _ in entries):
+            entries.append((relative, local))
+    return entries
+
+
+def bundle_digest(entries):
+    """The SHA-256 of a bundle: of each path and content, in path order."""
+    digest = hashlib.sha256()
+    for relative, local in sorted(entries):
+        with open(local, "rb") as f:
+            content = f.read()
+        digest.update(f"{relative}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def secret_arns(secrets, partition, region, account):
+    """The ARNs the functions may read: an ARN as given, a name as
+    arn:…:secret:NAME-?????? (Secrets Manager appends six characters to a name)."""
+    arns = []
+    for secret in secrets:
+        if secret.startswith("arn:"):
+            arn = secret
+        elif SECRET_NAME.match(secret):
+            arn = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret}-??????"
+        else:
+            raise Failure(f"the configuration names the secret {secret!r}, not a Secrets Manager name or ARN")
+        if arn not in arns:
+            arns.append(arn)
+    return arns
+
+
+def bundle_steps(config, source, base_dir, region, bucket, prefix, account, dry_run):
+    """The upload commands and the parameters the configuration file implies."""
+    config_file = config.get("Config") or ""
+    if not config_file:
+        return [], {}
+    if not isinstance(config_file, str):
+        raise Failure(f"{source}: Config must be a path (to alertresponder.toml)")
+    path = os.path.join(base_dir, config_file)
+    if not os.path.isfile(path):
+        raise Failure(f"{source}: Config {config_file!r}: no such file")
+    planned = config_plan(path)
+    entries = bundle(path, planned["files"], source)
+    key_prefix = f"{prefix.strip('/')}/config/{bundle_digest(entries)}" if prefix.strip("/") \
+        else f"config/{bundle_digest(entries)}"
+    uploads = [
+        ["aws", "s3", "cp", "--region", region, "--only-show-errors", local,
+         f"s3://{bucket}/{key_prefix}/{relative}"]
+        for relative, local in entries
+    ]
+    arns = []
+    if planned["secrets"]:
+        if any(not s.startswith("arn:") for s in planned["secrets"]) and account is None:
+            if dry_run:
+                account = DRY_RUN_ACCOUNT
+            else:
+                _, account = caller_account(region)
+        arns = secret_arns(planned["secrets"], partition_of_region(region), region, account or DRY_RUN_ACCOUNT)
+    parameters = {
+        "ConfigBucket": bucket,
+        "ConfigPrefix": key_prefix,
+        "ConfigInspectors": str(planned["inspectors"]),
+        "ConfigEmitters": str(planned["emitters"]),
+        "SecretArns": ",".join(arns),
+        "AwsInspector": "enabled" if "aws" in planned["kinds"] else "disabled",
+    }
+    functions = {
+        "InspectorFunctions": planned["inspector_functions"],
+        "ReviewerFunctions": planned["reviewer_functions"],
+    }
+    return uploads, (parameters, functions)
+
+
+def main_stack_commands(config, source, base_dir, account=None, dry_run=False):
     """Validate a config of the main stack (keys of config.example.json; `source`
-    names it in messages, PolicyFile is relative to base_dir) and return the
-    commands that build, check, package and deploy template.yaml with it."""
+    names it in messages, Config is relative to base_dir) and return the commands
+    that build, check, upload the configuration bundle, package and deploy
+    template.yaml with it."""
     template = load_template()
     parameters = template.get("Parameters", {})
 
-    unknown = sorted(set(config) - DEPLOY_KEYS - set(parameters) - {"Policy"})
+    for key, where in MOVED_KEYS.items():
+        if key in config:
+            raise Failure(f"{source}: {key} is no longer a key of config.json: {where}")
+    for key in BUNDLE_PARAMETERS:
+        if key in config:
+            raise Failure(f"{source}: {key} is set by deploy from the configuration file (Config)")
+    known = DEPLOY_KEYS | set(parameters) - set(BUNDLE_PARAMETERS)
+    unknown = sorted(set(config) - known)
     if unknown:
         raise Failure(
-            f"{source}: unknown key(s) {', '.join(unknown)}; known: "
-            + ", ".join(sorted(DEPLOY_KEYS | set(parameters) - {"Policy"}))
+            f"{source}: unknown key(s) {', '.join(unknown)}; known: " + ", ".join(sorted(known))
         )
-    if "Policy" in config:
-        raise Failure(f"{source}: give the policy as PolicyFile (a path to a .rego file)")
     for key in ("StackName", "Region", "CodeS3Bucket"):
         require_string(config, key, source)
     stack, region, bucket = config["StackName"], config["Region"], config["CodeS3Bucket"]
@@ -148,38 +314,26 @@ def main_stack_commands(config, source, base_dir):
     check_region(region, source)
     prefix = code_prefix(config, stack, source)
 
-    values = parameter_values(parameters, config, exclude={"Policy"})
+    values = parameter_values(parameters, config)
     arch = values.get("Architecture", "x86_64")
     check_architecture(arch, parameters, source)
 
-    policy = ""
-    policy_file = config.get("PolicyFile") or ""
-    if policy_file:
-        path = os.path.join(base_dir, policy_file)
-        try:
-            with open(path, encoding="utf-8") as f:
-                policy = f.read()
-        except OSError as e:
-            raise Failure(f"{source}: PolicyFile {policy_file!r}: {e.strerror}") from e
-    env_bytes = len(policy.encode()) + len(values.get("ReviewerFunctions", "").encode())
-    if env_bytes > ENV_LIMIT_BYTES:
-        raise Failure(
-            f"{source}: the policy ({len(policy.encode())} bytes) and ReviewerFunctions "
-            f"together exceed {ENV_LIMIT_BYTES} bytes; Lambda keeps a function's whole "
-            "environment in 4 KB: shorten the policy"
-        )
-    max_policy = int(parameters["Policy"].get("MaxLength", 4096))
-    if len(policy) > max_policy:
-        raise Failure(
-            f"{source}: the policy is {len(policy)} characters; the Policy parameter "
-            f"allows {max_policy}"
-        )
-    values["Policy"] = policy
+    uploads, implied = bundle_steps(config, source, base_dir, region, bucket, prefix, account, dry_run)
+    if implied:
+        bundle_parameters, functions = implied
+        values.update(bundle_parameters)
+        # The functions the file names, beside those config.json lists (each once):
+        # the stack grants lambda:InvokeFunction on exactly these.
+        for key, named in functions.items():
+            listed = [f for f in values.get(key, "").split(",") if f]
+            values[key] = ",".join(listed + [f for f in named if f not in listed])
 
-    return stack_commands(
+    commands = stack_commands(
         template=TEMPLATE, build_dir=BUILD_DIR, packaged=PACKAGED, region=region,
         bucket=bucket, prefix=prefix, stack=stack, arch=arch, values=values,
     )
+    # The bundle is uploaded before the stack that reads it is deployed.
+    return commands[:2] + uploads + commands[2:]
 
 
 def require_string(config, key, source):
@@ -292,7 +446,9 @@ def run_commands(commands, dry_run):
 
 
 def deploy(args):
-    run_commands(plan(args.config), args.dry_run)
+    if args.account is not None and not ACCOUNT.match(args.account):
+        raise Failure(f"--account {args.account!r}: expected 12 digits")
+    run_commands(plan(args.config, args.account, args.dry_run), args.dry_run)
 
 
 # ---------------------------------------------------------------- test stacks
@@ -401,7 +557,7 @@ def plan_test_stacks(config_path, account=None, dry_run=False):
         **TEST_MAIN_PARAMETERS,
         "InspectorFunctions": [function_arn("inspector")],
         "ReviewerFunctions": [function_arn("reviewer")],
-        # No PolicyFile: the Policy parameter is empty.
+        # No Config: no configuration bundle (the tester's functions are the plugins).
     }
     commands = main_stack_commands(main_config, config_path, os.path.dirname(os.path.abspath(config_path)))
 
@@ -589,6 +745,7 @@ def main(argv=None):
     p = sub.add_parser("deploy", help="build, package and deploy the stack")
     p.add_argument("--config", default="config.json")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--account", help="the AWS account ID, for secrets named by name (default: aws sts)")
     p.set_defaults(run=deploy)
     p = sub.add_parser("check-build", help="a bootstrap for every function after sam build")
     p.add_argument("--build-dir", default=BUILD_DIR)

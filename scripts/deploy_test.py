@@ -20,6 +20,30 @@ SCRIPT = os.path.join(HERE, "deploy.py")
 # Characters a shell would act on: they must arrive in the argument unchanged.
 POLICY = 'package alertresponder.review\n# $(touch /tmp/pwned) `id` ; | & "quoted" \'single\'\nresult := {"severity": "urgent", "reason": "x"}\n'
 
+# Stands in for `alertresponder check --runtime aws --plan --config FILE`: records its argv in
+# $FAKE_PLAN_LOG and prints $FAKE_PLAN (or fails with $FAKE_PLAN_ERROR).
+FAKE_PLAN = """import json, os, sys
+with open(os.environ["FAKE_PLAN_LOG"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+if os.environ.get("FAKE_PLAN_ERROR"):
+    sys.stderr.write(os.environ["FAKE_PLAN_ERROR"])
+    sys.exit(1)
+sys.stdout.write(os.environ["FAKE_PLAN"])
+"""
+
+# The plan of the sample configuration.
+PLAN = {
+    "files": ["review.rego", "geo/asn.mmdb"],
+    "secrets": ["vt-api-key", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:hook-AbCdEf"],
+    "functions": {
+        "inspectors": ["arn:aws:lambda:eu-west-1:111122223333:function:whois"],
+        "reviewers": ["arn:aws:lambda:eu-west-1:111122223333:function:review"],
+    },
+    "kinds": ["virustotal", "aws"],
+    "inspectors": 3,
+    "emitters": 1,
+}
+
 
 def write_config(directory, example, values, drop=()):
     """The example config (a path below the repository) with `values` set and the
@@ -41,6 +65,21 @@ class DryRun(unittest.TestCase):
         self.addCleanup(self.dir.cleanup)
         with open(os.path.join(self.dir.name, "review.rego"), "w") as f:
             f.write(POLICY)
+        os.mkdir(os.path.join(self.dir.name, "geo"))
+        with open(os.path.join(self.dir.name, "geo", "asn.mmdb"), "wb") as f:
+            f.write(b"\x00mmdb")
+        with open(os.path.join(self.dir.name, "ar.toml"), "w") as f:
+            f.write('[reviewer]\npolicy = "review.rego"\n')
+        fake = os.path.join(self.dir.name, "fake_plan.py")
+        with open(fake, "w") as f:
+            f.write(FAKE_PLAN)
+        self.plan_log = os.path.join(self.dir.name, "plan.log")
+        self.plan = dict(PLAN)
+        self.env = dict(
+            os.environ,
+            ALERTRESPONDER_PLAN_COMMAND=shlex.join([sys.executable, fake]),
+            FAKE_PLAN_LOG=self.plan_log,
+        )
 
     def config(self, **overrides):
         values = dict(
@@ -54,18 +93,19 @@ class DryRun(unittest.TestCase):
                 "arn:aws:lambda:eu-west-1:111122223333:function:intel",
                 "arn:aws:lambda:eu-west-1:111122223333:function:users:live",
             ],
-            PolicyFile="review.rego",  # relative to the config file
-            WebhookUrl="https://hooks.example.com/T0/B0?a=1&b=2",
+            Config="ar.toml",  # relative to the config file
         )
         values.update(overrides)
         return write_config(self.dir.name, "config.example.json", values)
 
-    def run_script(self, config_path):
+    def run_script(self, config_path, *extra):
+        env = dict(self.env, FAKE_PLAN=json.dumps(self.plan))
         return subprocess.run(
-            [sys.executable, SCRIPT, "deploy", "--config", config_path, "--dry-run"],
+            [sys.executable, SCRIPT, "deploy", "--config", config_path, "--dry-run", *extra],
             cwd=ROOT,
             capture_output=True,
             text=True,
+            env=env,
         )
 
     def commands(self, **overrides):
@@ -81,13 +121,14 @@ class DryRun(unittest.TestCase):
              "--parameter-overrides", "Architecture=arm64"],
         )
         self.assertEqual(commands[1][1:], ["scripts/deploy.py", "check-build"])
+        self.assertEqual([c[:3] for c in commands[2:5]], [["aws", "s3", "cp"]] * 3)
         self.assertEqual(
-            commands[2],
+            commands[5],
             ["aws", "cloudformation", "package", "--region", "eu-west-1",
              "--template-file", ".aws-sam/build/template.yaml", "--s3-bucket", "my-bucket",
              "--s3-prefix", "builds/ar", "--output-template-file", ".aws-sam/packaged.yaml"],
         )
-        deploy = commands[3]
+        deploy = commands[6]
         overrides = deploy.index("--parameter-overrides")
         self.assertEqual(
             deploy[:overrides],
@@ -95,24 +136,122 @@ class DryRun(unittest.TestCase):
              "--template-file", ".aws-sam/packaged.yaml", "--stack-name", "ar-test",
              "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset"],
         )
+        self.assertEqual(len(commands), 7)
+        # The plan was asked of the configuration file.
+        with open(self.plan_log) as f:
+            self.assertEqual(json.loads(f.readline()), ["--config", os.path.join(self.dir.name, "ar.toml")])
+
+    def parameters(self, *extra, **overrides):
+        result = self.run_script(self.config(**overrides), *extra)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        deploy = [shlex.split(line) for line in split_commands(result.stdout)][-1]
+        return dict(p.split("=", 1) for p in deploy[deploy.index("--parameter-overrides") + 1:])
+
+    def digest(self):
+        return deploy_module().bundle_digest([
+            ("alertresponder.toml", os.path.join(self.dir.name, "ar.toml")),
+            ("review.rego", os.path.join(self.dir.name, "review.rego")),
+            ("geo/asn.mmdb", os.path.join(self.dir.name, "geo", "asn.mmdb")),
+        ])
+
+    def test_the_bundle_is_uploaded_at_its_paths_under_a_prefix_named_by_its_content(self):
+        uploads = self.commands()[2:5]
+        prefix = f"s3://my-bucket/builds/ar/config/{self.digest()}"
+        self.assertEqual(
+            uploads,
+            [["aws", "s3", "cp", "--region", "eu-west-1", "--only-show-errors", local, f"{prefix}/{key}"]
+             for local, key in [
+                 (os.path.join(self.dir.name, "ar.toml"), "alertresponder.toml"),
+                 (os.path.join(self.dir.name, "review.rego"), "review.rego"),
+                 (os.path.join(self.dir.name, "geo", "asn.mmdb"), "geo/asn.mmdb"),
+             ]],
+        )
+        params = self.parameters()
+        self.assertEqual(params["ConfigBucket"], "my-bucket")
+        self.assertEqual(params["ConfigPrefix"], f"builds/ar/config/{self.digest()}")
+        self.assertRegex(params["ConfigPrefix"], r"^([A-Za-z0-9!_.()-]+/)*config/[0-9a-f]{64}$")
+        # A changed file is a new prefix: the stack's parameter changes, the functions
+        # read the new configuration at their next cold start.
+        before = params["ConfigPrefix"]
+        with open(os.path.join(self.dir.name, "review.rego"), "a") as f:
+            f.write("# changed\n")
+        self.assertNotEqual(self.parameters()["ConfigPrefix"], before)
+
+    def test_the_plan_sets_the_bundle_parameters_and_adds_its_functions(self):
+        params = self.parameters("--account", "444455556666")
+        self.assertEqual(params["ConfigInspectors"], "3")
+        self.assertEqual(params["ConfigEmitters"], "1")
+        self.assertEqual(params["AwsInspector"], "enabled")
+        self.assertEqual(
+            params["InspectorFunctions"],
+            "arn:aws:lambda:eu-west-1:111122223333:function:intel,"
+            "arn:aws:lambda:eu-west-1:111122223333:function:users:live,"
+            "arn:aws:lambda:eu-west-1:111122223333:function:whois",
+        )
+        self.assertEqual(params["ReviewerFunctions"], "arn:aws:lambda:eu-west-1:111122223333:function:review")
+        # A secret's name becomes the ARN pattern of its versions; an ARN stays.
+        self.assertEqual(
+            params["SecretArns"],
+            "arn:aws:secretsmanager:eu-west-1:444455556666:secret:vt-api-key-??????,"
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:hook-AbCdEf",
+        )
+        self.plan = dict(PLAN, kinds=["dns"], secrets=[], emitters=0)
+        params = self.parameters()
+        self.assertEqual(params["AwsInspector"], "disabled")
+        self.assertEqual(params["SecretArns"], "")
+        self.assertEqual(params["ConfigEmitters"], "0")
+
+    def test_secret_names_take_the_partition_of_the_region(self):
+        self.plan = dict(PLAN, secrets=["team/vt"])
+        params = self.parameters("--account", "444455556666", Region="cn-north-1")
+        self.assertEqual(
+            params["SecretArns"], "arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:team/vt-??????"
+        )
+
+    def test_files_outside_the_configurations_directory_are_refused(self):
+        with open(os.path.join(os.path.dirname(self.dir.name), "outside.rego"), "w"):
+            pass
+        self.addCleanup(os.unlink, os.path.join(os.path.dirname(self.dir.name), "outside.rego"))
+        os.symlink(os.path.join(os.path.dirname(self.dir.name), "outside.rego"),
+                   os.path.join(self.dir.name, "link.rego"))
+        for named in ["../outside.rego", "/etc/passwd", "geo/../../outside.rego", "link.rego"]:
+            self.plan = dict(PLAN, files=[named])
+            result = self.run_script(self.config())
+            self.assertNotEqual(result.returncode, 0, named)
+            self.assertIn("outside its directory", result.stderr, named)
+            self.assertNotIn("aws s3 cp", result.stdout, named)
+        self.plan = dict(PLAN, files=["absent.mmdb"])
+        result = self.run_script(self.config())
+        self.assertIn("'absent.mmdb', which is not a file", result.stderr)
+
+    def test_a_configuration_that_fails_its_check_deploys_nothing(self):
+        self.env["FAKE_PLAN_ERROR"] = "config ar.toml: inspector[0].api_key: secret vt not found"
+        result = self.run_script(self.config())
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("inspector[0].api_key", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+    def test_without_a_configuration_file_no_bundle_and_no_plugins(self):
+        result = self.run_script(self.config(Config=""))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        commands = [shlex.split(line) for line in split_commands(result.stdout)]
         self.assertEqual(len(commands), 4)
+        self.assertFalse(os.path.exists(self.plan_log))
+        params = self.parameters(Config="")
+        for key in ("ConfigBucket", "ConfigPrefix", "SecretArns"):
+            self.assertEqual(params[key], "", key)
+        self.assertEqual(params["ConfigInspectors"], "0")
 
     def test_every_template_parameter_is_given_from_config_or_default(self):
-        deploy = self.commands()[3]
+        deploy = self.commands()[6]
         pairs = deploy[deploy.index("--parameter-overrides") + 1:]
         params = dict(p.split("=", 1) for p in pairs)
         self.assertEqual(params["Architecture"], "arm64")
         self.assertEqual(params["InspectionDelay"], "60")
         self.assertEqual(params["ReviewDelay"], "600")
         self.assertEqual(params["MaxDepth"], "3")  # not in the config: the template default
-        self.assertEqual(
-            params["InspectorFunctions"],
-            "arn:aws:lambda:eu-west-1:111122223333:function:intel,"
-            "arn:aws:lambda:eu-west-1:111122223333:function:users:live",
-        )
-        self.assertEqual(params["ReviewerFunctions"], "")
-        self.assertEqual(params["WebhookUrl"], "https://hooks.example.com/T0/B0?a=1&b=2")
-        self.assertEqual(params["Policy"], POLICY)  # the file's text, byte for byte
+        self.assertNotIn("Policy", params)
+        self.assertNotIn("WebhookUrl", params)
         with open(os.path.join(ROOT, "template.yaml")) as f:
             text = f.read()
         section = text.split("\nParameters:\n", 1)[1].split("\nConditions:\n", 1)[0]
@@ -131,10 +270,10 @@ class DryRun(unittest.TestCase):
         # (crates/aws/tests/template.rs checks each name for 128 characters).
         stack = "a" + "-b" * 63 + "c"
         self.assertEqual(len(stack), 128)
-        deploy = self.commands(StackName=stack)[3]
+        deploy = self.commands(StackName=stack)[6]
         self.assertEqual(deploy[deploy.index("--stack-name") + 1], stack)
 
-    def test_refuses_unknown_keys_long_stack_names_and_huge_policies(self):
+    def test_refuses_unknown_and_moved_keys_and_long_stack_names(self):
         cases = [
             (dict(InspectionDelays=5), "unknown key(s) InspectionDelays"),
             (dict(StackName="a" * 129), "at most 128 characters"),
@@ -142,17 +281,18 @@ class DryRun(unittest.TestCase):
             (dict(Region="Ireland"), "not a region name"),
             (dict(CodeS3Bucket=""), "CodeS3Bucket is required"),
             (dict(Architecture="sparc"), "x86_64 or arm64"),
-            (dict(PolicyFile="absent.rego"), "PolicyFile 'absent.rego'"),
             (dict(InspectorFunctions=[1, 2]), "list of strings"),
+            (dict(Config="absent.toml"), "Config 'absent.toml': no such file"),
+            (dict(PolicyFile="review.rego"), "[reviewer] policy"),
+            (dict(Policy=POLICY), "[reviewer] policy"),
+            (dict(WebhookUrl="https://hooks.example.com/x"), "url = { secret"),
+            (dict(SecretArns=["arn:aws:secretsmanager:eu-west-1:1:secret:x"]), "set by deploy"),
+            (dict(ConfigBucket="other"), "set by deploy"),
         ]
         for overrides, message in cases:
             result = self.run_script(self.config(**overrides))
             self.assertNotEqual(result.returncode, 0, overrides)
             self.assertIn(message, result.stderr, overrides)
-        with open(os.path.join(self.dir.name, "big.rego"), "w") as f:
-            f.write("# padding\n" * 400)
-        result = self.run_script(self.config(PolicyFile="big.rego"))
-        self.assertIn("4 KB", result.stderr)
 
 
 ACCOUNT = "111122223333"
@@ -258,8 +398,8 @@ class TestStacks(unittest.TestCase):
         self.assertEqual(
             {k: params[k] for k in (
                 "InspectionDelay", "ReviewDelay", "AggregationWindow", "RecordTtlDays",
-                "InspectorFunctions", "ReviewerFunctions", "Policy", "GuardDutyFindings",
-                "Architecture", "WebhookUrl")},
+                "InspectorFunctions", "ReviewerFunctions", "ConfigBucket", "GuardDutyFindings",
+                "Architecture", "SecretArns")},
             {
                 "InspectionDelay": "5",
                 "ReviewDelay": "30",
@@ -267,10 +407,10 @@ class TestStacks(unittest.TestCase):
                 "RecordTtlDays": "1",
                 "InspectorFunctions": "arn:aws:lambda:eu-west-1:111122223333:function:ar-tester-inspector",
                 "ReviewerFunctions": "arn:aws:lambda:eu-west-1:111122223333:function:ar-tester-reviewer",
-                "Policy": "",
+                "ConfigBucket": "",
                 "GuardDutyFindings": "disabled",
                 "Architecture": "arm64",
-                "WebhookUrl": "",
+                "SecretArns": "",
             },
         )
         self.assertEqual(params["MaxDepth"], "3")  # the template default

@@ -5,8 +5,10 @@
 //! them, the box does the same way, with the template's subscriptions: an SNS event
 //! to the receptor for each published alert; when inspectors are configured (else the
 //! dispatcher has no task topic, as in the template), an SNS event to the inspector
-//! harness for each task on the task topic; when a webhook is configured, an SNS
-//! event to the emitter fan-out for each report on the report topic.
+//! harness for each task on the task topic; when an emitter is configured, an SNS
+//! event to the emitter fan-out for each report on the report topic. The plugins'
+//! configuration file (and the files it names) is uploaded to a moto S3 bucket and
+//! named by `CONFIG_S3_URI`, as `make deploy` does.
 //!
 //! A test drives it by hand (`publish_alert`, `executions`, `walk`) to look at each
 //! state, or lets [`StackInABox::drive`] do what AWS does on its own: every message
@@ -49,13 +51,20 @@ pub struct BoxOptions {
     pub inspection_delay_secs: u64,
     /// REVIEW_DELAY_SECONDS.
     pub review_delay_secs: u64,
-    /// POLICY (Rego).
+    /// The configuration file's text (`[[inspector]]`, `[reviewer]`, `[[emitter]]`);
+    /// [`BoxOptions::policy`] and [`BoxOptions::webhook_url`] are added to it.
+    pub config: Option<String>,
+    /// Files the configuration names, at their paths relative to it.
+    pub config_files: Vec<(String, Vec<u8>)>,
+    /// A Rego policy: uploaded as `policy.rego` beside the configuration, which gets
+    /// `[reviewer] policy = "policy.rego"`.
     pub policy: Option<String>,
     /// INSPECTOR_FUNCTIONS: functions the harness invokes (served by the emulator).
     pub inspector_functions: Vec<String>,
     /// REVIEWER_FUNCTIONS: functions the reviewer invoker invokes (served by the emulator).
     pub reviewer_functions: Vec<String>,
-    /// WEBHOOK_URL; with one, the emitter fan-out is subscribed to the report topic.
+    /// A webhook: an `[[emitter]] name = "webhook"` of the configuration. With an
+    /// emitter in the configuration, the fan-out is subscribed to the report topic.
     pub webhook_url: Option<String>,
     /// REVIEW_WAIT_SECONDS: how long a review waits past its due time for inspections
     /// still running (the walker retries at [`walker::RETRY_PACE`] times Step
@@ -71,6 +80,8 @@ impl Default for BoxOptions {
         Self {
             inspection_delay_secs: 1,
             review_delay_secs: 2,
+            config: None,
+            config_files: vec![],
             policy: None,
             inspector_functions: vec![],
             reviewer_functions: vec![],
@@ -98,6 +109,40 @@ pub struct Resources {
     pub error_topic: String,
     /// DelayStateMachine.
     pub state_machine: String,
+}
+
+impl BoxOptions {
+    /// The configuration file's text and its files, `None` without plugin sections.
+    pub fn config_bundle(&self) -> Option<(String, Vec<(String, Vec<u8>)>)> {
+        let mut text = self.config.clone().unwrap_or_default();
+        let mut files = self.config_files.clone();
+        if let Some(policy) = &self.policy {
+            files.push(("policy.rego".into(), policy.clone().into_bytes()));
+            text.push_str("\n[reviewer]\npolicy = \"policy.rego\"\n");
+        }
+        if let Some(url) = &self.webhook_url {
+            // A JSON string is a TOML basic string.
+            let quoted = serde_json::to_string(url).expect("a string");
+            text.push_str(&format!(
+                "\n[[emitter]]\nname = \"webhook\"\nurl = {quoted}\n"
+            ));
+        }
+        (!text.trim().is_empty() || !files.is_empty()).then_some((text, files))
+    }
+
+    /// Whether the stack has an inspector (`make deploy` counts them in the file).
+    fn has_inspectors(&self) -> bool {
+        !self.inspector_functions.is_empty()
+            || self
+                .config_bundle()
+                .is_some_and(|(text, _)| text.contains("[[inspector]]"))
+    }
+
+    /// Whether the stack has an emitter.
+    fn has_emitters(&self) -> bool {
+        self.config_bundle()
+            .is_some_and(|(text, _)| text.contains("[[emitter]]"))
+    }
 }
 
 /// moto + the emulator + the template's state machine.
@@ -207,6 +252,36 @@ pub fn sns_event(
     })
 }
 
+/// Uploads a configuration bundle to a new bucket of moto, as `make deploy` does to
+/// the deployment bucket; its `CONFIG_S3_URI`.
+pub async fn upload_config(
+    sdk: &SdkConfig,
+    stack: &str,
+    text: &str,
+    files: &[(String, Vec<u8>)],
+) -> String {
+    let s3 = alertresponder_aws::config_file::s3_client(sdk);
+    let bucket = format!("{stack}-config").to_ascii_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create the configuration bucket");
+    let prefix = format!("box/config/{}", "0".repeat(64));
+    let mut objects = vec![("alertresponder.toml".to_string(), text.as_bytes().to_vec())];
+    objects.extend(files.iter().cloned());
+    for (path, bytes) in objects {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("{prefix}/{path}"))
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("upload the configuration");
+    }
+    format!("s3://{bucket}/{prefix}/alertresponder.toml")
+}
+
 impl StackInABox {
     /// Starts moto, creates the stack's resources with SDK calls (tables, topics,
     /// subscriber queues, the state machine from `template.yaml`) and starts the
@@ -280,7 +355,7 @@ impl StackInABox {
         .await;
         // The template's conditional subscriptions: the harness only when inspectors
         // are configured, the fan-out only when an emitter is.
-        let tasks = if options.inspector_functions.is_empty() {
+        let tasks = if !options.has_inspectors() {
             None
         } else {
             Some(
@@ -288,8 +363,8 @@ impl StackInABox {
                     .await,
             )
         };
-        let fanout = match &options.webhook_url {
-            Some(_) => Some(
+        let fanout = match options.has_emitters() {
+            true => Some(
                 Subscriber::create(
                     &sdk,
                     &resources.report_topic,
@@ -298,7 +373,7 @@ impl StackInABox {
                 )
                 .await,
             ),
-            None => None,
+            false => None,
         };
         let ingest = Subscriber::create(
             &sdk,
@@ -345,14 +420,12 @@ impl StackInABox {
             ),
         ];
         // As the template: no inspector, no task topic (a claim is inspected at once).
-        if !options.inspector_functions.is_empty() {
+        if options.has_inspectors() {
             env.push(("TASK_TOPIC_ARN".into(), resources.task_topic.clone()));
         }
-        if let Some(p) = &options.policy {
-            env.push(("POLICY".into(), p.clone()));
-        }
-        if let Some(w) = &options.webhook_url {
-            env.push(("WEBHOOK_URL".into(), w.clone()));
+        if let Some((text, files)) = options.config_bundle() {
+            let uri = upload_config(&sdk, &stack, &text, &files).await;
+            env.push(("CONFIG_S3_URI".into(), uri));
         }
         // The port is known only once the emulator listens; reserve one first.
         let port = std::net::TcpListener::bind("127.0.0.1:0")

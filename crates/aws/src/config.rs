@@ -475,17 +475,24 @@ mod tests {
     #[test]
     fn the_harness_waits_for_a_rate_limited_inspector_only_what_its_timeout_leaves() {
         let c = harness_with(&[(INSPECTOR_TIMEOUT_SECONDS, "60")]).unwrap();
-        assert_eq!(c.settings.max_rate_limit_wait, Duration::from_secs(300 - 60 - 30));
+        assert_eq!(
+            c.settings.max_rate_limit_wait,
+            Duration::from_secs(300 - 60 - 30)
+        );
         let c = harness_with(&[(INSPECTOR_TIMEOUT_SECONDS, "240")]).unwrap();
         assert_eq!(c.settings.max_rate_limit_wait, Duration::from_secs(30));
         // Functions that run no inspector keep core's default.
         let r = StackConfig::from_lookup("receptor", lookup(&receptor_with(&[]))).unwrap();
-        assert_eq!(r.settings.max_rate_limit_wait, Settings::default().max_rate_limit_wait);
+        assert_eq!(
+            r.settings.max_rate_limit_wait,
+            Settings::default().max_rate_limit_wait
+        );
     }
 
     #[test]
     fn the_configuration_uri_is_checked_and_read_only_by_the_plugin_functions() {
-        let c = harness_with(&[(CONFIG_S3_URI, "s3://b/p/config/abc/alertresponder.toml")]).unwrap();
+        let c =
+            harness_with(&[(CONFIG_S3_URI, "s3://b/p/config/abc/alertresponder.toml")]).unwrap();
         assert_eq!(
             c.config_s3_uri.as_deref(),
             Some("s3://b/p/config/abc/alertresponder.toml")

@@ -97,8 +97,10 @@ fn the_real_sns_event_fixture_parses_as_the_receptor_takes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_walks_every_state_down_to_the_report_topic() {
+    // The policy travels in the configuration bundle (S3), as `make deploy` puts it.
     let sib = StackInABox::start(BoxOptions {
-        policy: Some(POLICY.into()),
+        config: Some("[reviewer]\npolicy = \"policies/review.rego\"\n".into()),
+        config_files: vec![("policies/review.rego".into(), POLICY.as_bytes().to_vec())],
         inspector_functions: vec!["tester-inspector".into()],
         ..BoxOptions::default()
     })
@@ -473,7 +475,11 @@ async fn a_review_waits_for_its_inspections_and_past_the_review_wait_shows_them_
             inspector_functions: vec!["tester-inspector".into()],
             review_wait_secs,
             hold_tasks: true,
-            webhook_url: Some(format!("{}/hook", webhook.uri())),
+            // Plain http is allowed to a loopback address.
+            config: Some(format!(
+                "[[emitter]]\nname = \"webhook\"\nurl = \"{}/hook\"\ntimeout = \"10s\"\n",
+                webhook.uri()
+            )),
             ..BoxOptions::default()
         })
     };
@@ -557,8 +563,8 @@ async fn a_review_waits_for_its_inspections_and_past_the_review_wait_shows_them_
     );
     assert!(sib.errors.drain(QUIET).await.is_empty());
 
-    // 3. The emitter fan-out, subscribed to the report topic because a webhook is
-    //    configured, delivered each published version.
+    // 3. The emitter fan-out, subscribed to the report topic because the configuration
+    //    file has an emitter, delivered each published version.
     let posts = webhook.received_requests().await.unwrap_or_default();
     let keys: Vec<&str> = posts
         .iter()
@@ -571,4 +577,150 @@ async fn a_review_waits_for_its_inspections_and_past_the_review_wait_shows_them_
         .collect();
     assert_eq!(posts.len(), 2, "webhook POSTs: {keys:?}");
     assert!(keys.iter().all(|k| k.ends_with(":1")), "{keys:?}");
+}
+
+// ------------------------------------------------------------------ configuration file
+
+mod configuration_file {
+    use std::collections::HashMap;
+
+    use alertresponder_aws::config::{self, StackConfig};
+    use alertresponder_aws::config_file;
+    use alertresponder_aws::stack;
+    use alertresponder_aws_testkit::stack_box::upload_config;
+    use alertresponder_aws_testkit::{create_tables, unique, Moto};
+
+    fn env(binary: &str, uri: &str, tables: (&str, &str)) -> StackConfig {
+        let map: HashMap<&str, String> = [
+            (config::REPORT_TABLE, tables.0.to_string()),
+            (config::ERROR_TABLE, tables.1.to_string()),
+            (
+                config::ERROR_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:e".into(),
+            ),
+            (
+                config::TASK_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:t".into(),
+            ),
+            (
+                config::REPORT_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:r".into(),
+            ),
+            (
+                config::STATE_MACHINE_ARN,
+                "arn:aws:states:us-east-1:123456789012:stateMachine:s".into(),
+            ),
+            (config::CONFIG_S3_URI, uri.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        StackConfig::from_lookup(binary, |k| map.get(k).cloned()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_bundle_is_read_from_s3_with_its_files_at_their_paths() {
+        let moto = Moto::start(false);
+        let sdk = moto.sdk_config().await;
+        let text = "[[inspector]]\nname = \"intel\"\nfunction = \"arn:aws:lambda:us-east-1:123456789012:function:intel\"\n\n[reviewer]\npolicy = \"p/review.rego\"\n\n[other]\nignored = true\n";
+        let policy = "package alertresponder.review\nimport rego.v1\nresult := {\"severity\": \"safe\", \"reason\": \"ok\"}\n";
+        let uri = upload_config(
+            &sdk,
+            &unique("cfg"),
+            text,
+            &[("p/review.rego".into(), policy.as_bytes().to_vec())],
+        )
+        .await;
+        let loaded = config_file::load(&sdk, &uri).await.unwrap();
+        assert!(loaded.dir.starts_with(std::env::temp_dir()));
+        assert_eq!(
+            std::fs::read_to_string(loaded.dir.join("p/review.rego")).unwrap(),
+            policy
+        );
+        assert_eq!(loaded.plugins.inspectors.len(), 1);
+        assert_eq!(
+            loaded.plugins.reviewer.policy,
+            Some(loaded.dir.join("p/review.rego"))
+        );
+
+        // The reviewer invoker builds the policy from the downloaded file.
+        let (reports, errors) = (unique("r"), unique("e"));
+        create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &reports, &errors)
+            .await
+            .unwrap();
+        let pipeline = stack::configured_pipeline(
+            &env("reviewer-invoker", &uri, (&reports, &errors)),
+            &sdk,
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(pipeline.reviewers.len(), 1);
+        assert!(pipeline.inspectors.is_empty() && pipeline.emitters.is_empty());
+        let harness = stack::configured_pipeline(
+            &env("inspector-harness", &uri, (&reports, &errors)),
+            &sdk,
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(harness.inspectors.len(), 1);
+        assert!(harness.reviewers.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_object_a_bad_config_or_a_missing_secret_fails_the_cold_start_naming_the_key()
+    {
+        let moto = Moto::start(false);
+        let sdk = moto.sdk_config().await;
+        // No such file in the bucket.
+        let uri = upload_config(&sdk, &unique("cfg"), "", &[]).await;
+        let absent = uri.replace("alertresponder.toml", "other.toml");
+        let err = config_file::load(&sdk, &absent)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CONFIG_S3_URI") && err.contains("other.toml"),
+            "{err}"
+        );
+        // A key the configuration does not know.
+        let uri = upload_config(
+            &sdk,
+            &unique("cfg"),
+            "[[emitter]]\nname = \"x\"\nurll = \"y\"\n",
+            &[],
+        )
+        .await;
+        let err = config_file::load(&sdk, &uri).await.unwrap_err().to_string();
+        assert!(err.contains(&uri) && err.contains("urll"), "{err}");
+        // A secret that Secrets Manager does not have: the emitter fan-out fails at
+        // cold start naming the key, never a value.
+        let text = "[[emitter]]\nname = \"hook\"\nurl = { secret = \"absent-hook\" }\n";
+        let uri = upload_config(&sdk, &unique("cfg"), text, &[]).await;
+        let (reports, errors) = (unique("r"), unique("e"));
+        create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &reports, &errors)
+            .await
+            .unwrap();
+        let err = stack::configured_pipeline(
+            &env("emitter-fanout", &uri, (&reports, &errors)),
+            &sdk,
+            vec![],
+        )
+        .await
+        .err()
+        .expect("a missing secret fails the cold start")
+        .to_string();
+        assert!(
+            err.contains("emitter[0].url") && err.contains("absent-hook"),
+            "{err}"
+        );
+        // The harness does not build emitters: their secrets are not its concern.
+        stack::configured_pipeline(
+            &env("inspector-harness", &uri, (&reports, &errors)),
+            &sdk,
+            vec![],
+        )
+        .await
+        .unwrap();
+    }
 }

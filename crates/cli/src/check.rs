@@ -11,6 +11,7 @@
 //!   Lambda functions to allow, the built-in kinds (the `aws` one needs its read-only
 //!   policy). It resolves no secret: the deployer need not be able to read them.
 
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -81,7 +82,9 @@ pub async fn check_aws(path: &Path, plan: bool) -> anyhow::Result<()> {
             let plugins = PluginsConfig::from_toml(&text, &source, Runtime::Aws)?;
             if plan {
                 let plan = plan_of(&plugins, &source)?;
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                // A closed pipe (`| head`) is an error, not a panic.
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
                 return Ok(());
             }
             let aws_config = Config {

@@ -18,8 +18,7 @@ use serde::Deserialize;
 use crate::error::PluginConfigError;
 
 /// Where a secret is read from, as the configuration writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
     /// `{ env = "NAME" }`: an environment variable of the process.
     Env(String),
@@ -28,13 +27,42 @@ pub enum SecretRef {
     /// `{ file = "path" }`: a file's content, its trailing newline removed; relative
     /// to the config file.
     File(PathBuf),
+    /// Several keys in one table, `{ env = "VT_API_KEY", secret = "ar/vt" }`: the first
+    /// this runtime can read, in the order env, file, secret — so that one file serves
+    /// a laptop (the environment) and the stack (Secrets Manager).
+    AnyOf(Vec<SecretRef>),
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            env: Option<String>,
+            file: Option<PathBuf>,
+            secret: Option<String>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let mut any: Vec<SecretRef> = Vec::new();
+        any.extend(raw.env.map(SecretRef::Env));
+        any.extend(raw.file.map(SecretRef::File));
+        any.extend(raw.secret.map(SecretRef::Secret));
+        match any.len() {
+            0 => Err(serde::de::Error::custom(
+                "a secret reference needs env, file or secret",
+            )),
+            1 => Ok(any.remove(0)),
+            _ => Ok(SecretRef::AnyOf(any)),
+        }
+    }
 }
 
 impl SecretRef {
-    /// The Secrets Manager name or ARN, when it is one.
+    /// The Secrets Manager name or ARN, when it is (or includes) one.
     pub fn secrets_manager_id(&self) -> Option<&str> {
         match self {
             SecretRef::Secret(id) => Some(id),
+            SecretRef::AnyOf(any) => any.iter().find_map(SecretRef::secrets_manager_id),
             _ => None,
         }
     }
@@ -47,6 +75,15 @@ impl fmt::Display for SecretRef {
             SecretRef::Env(name) => write!(f, "env {name}"),
             SecretRef::Secret(id) => write!(f, "secret {id}"),
             SecretRef::File(path) => write!(f, "file {}", path.display()),
+            SecretRef::AnyOf(any) => {
+                for (i, r) in any.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", then ")?;
+                    }
+                    write!(f, "{r}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -170,6 +207,17 @@ impl Secrets {
 #[async_trait]
 impl SecretResolver for Secrets {
     async fn resolve(&self, reference: &SecretRef, key: &str) -> Result<Secret, PluginConfigError> {
+        if let SecretRef::AnyOf(any) = reference {
+            let mut why = Vec::new();
+            for r in any {
+                match Box::pin(self.resolve(r, key)).await {
+                    Ok(secret) => return Ok(secret),
+                    Err(PluginConfigError::Secret { message, .. }) => why.push(format!("{r}: {message}")),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Err(Self::missing(key, reference, why.join("; ")));
+        }
         let value = match reference {
             SecretRef::Env(name) => std::env::var(name).map_err(|e| {
                 Self::missing(
@@ -195,6 +243,8 @@ impl SecretResolver for Secrets {
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_string()
             }
+            // Resolved alternative by alternative above.
+            SecretRef::AnyOf(_) => String::new(),
             SecretRef::Secret(id) => match &self.manager {
                 Some(m) => m
                     .secret_string(id)
@@ -239,6 +289,17 @@ mod tests {
         let t: T = toml::from_str("k = { secret = \"ar/vt\" }").unwrap();
         assert_eq!(t.k.secrets_manager_id(), Some("ar/vt"));
         assert!(toml::from_str::<T>("k = \"plain-text-key\"").is_err());
+        assert!(toml::from_str::<T>("k = {}").is_err());
+        let t: T = toml::from_str("k = { secret = \"ar/vt\", env = \"VT\" }").unwrap();
+        assert_eq!(
+            t.k,
+            SecretRef::AnyOf(vec![
+                SecretRef::Env("VT".into()),
+                SecretRef::Secret("ar/vt".into())
+            ])
+        );
+        assert_eq!(t.k.secrets_manager_id(), Some("ar/vt"));
+        assert_eq!(t.k.to_string(), "env VT, then secret ar/vt");
         assert!(toml::from_str::<T>("k = { vault = \"x\" }").is_err());
     }
 
@@ -277,5 +338,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("s3cr3t") && e.contains("not read on AWS"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn alternatives_are_tried_in_order_and_all_named_when_none_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vt.key"), "from-file").unwrap();
+        let any = SecretRef::AnyOf(vec![
+            SecretRef::Env("AR_TEST_SURELY_UNSET_VARIABLE".into()),
+            SecretRef::File("vt.key".into()),
+            SecretRef::Secret("ar/vt".into()),
+        ]);
+        let got = Secrets::local(dir.path()).resolve(&any, "k").await.unwrap();
+        assert_eq!(got.expose(), "from-file");
+        let e = Secrets::local(dir.path())
+            .without_files()
+            .resolve(&any, "inspector[0].api_key")
+            .await
+            .unwrap_err()
+            .to_string();
+        for part in ["inspector[0].api_key", "AR_TEST_SURELY_UNSET_VARIABLE", "vt.key", "ar/vt"] {
+            assert!(e.contains(part), "{part} in {e}");
+        }
+        assert!(!e.contains("from-file"), "{e}");
     }
 }

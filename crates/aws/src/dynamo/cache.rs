@@ -205,8 +205,8 @@ mod tests {
 
     #[test]
     fn an_answer_too_large_for_an_item_is_not_kept() {
-        // Values that do not compress: 400 KB of distinct hex.
-        let new_attributes = (0..4000u32)
+        // Values that compress poorly: 1 MB of distinct hex, over 300 KB gzipped.
+        let new_attributes = (0..10_000u32)
             .map(|i| Attribute {
                 attr_type: "domain".into(),
                 key: "k".into(),

@@ -6,10 +6,10 @@
 //!
 //! - [`guardduty`]: `source: aws.guardduty`, `detail-type: GuardDuty Finding`; one
 //!   finding per event, in GuardDuty's camelCase shape.
-//! - [`securityhub`]: `source: aws.securityhub`, `detail-type: Security Hub Findings
-//!   - Imported`; one or more findings in ASFF (PascalCase) per event, each an alert.
-//!   Suppressed (`Workflow.Status`) or archived (`RecordState`) findings are skipped
-//!   and counted.
+//! - [`securityhub`]: `source: aws.securityhub`, detail-type
+//!   `Security Hub Findings - Imported`; one or more findings in ASFF (PascalCase)
+//!   per event, each an alert. Suppressed (`Workflow.Status`) or archived
+//!   (`RecordState`) findings are skipped and counted.
 //!
 //! Each alert carries a message ID derived from the event ID (and the finding's
 //! position in the event), so a redelivered event is recognised as a duplicate.

@@ -312,7 +312,8 @@ pub(super) fn secret_ids(table: &toml::Table) -> Vec<String> {
     fn walk(v: &toml::Value, out: &mut Vec<String>) {
         match v {
             toml::Value::Table(t) => {
-                if let (1, Some(toml::Value::String(id))) = (t.len(), t.get("secret")) {
+                let is_reference = t.keys().all(|k| ["env", "file", "secret"].contains(&k.as_str()));
+                if let (true, Some(toml::Value::String(id))) = (is_reference, t.get("secret")) {
                     out.push(id.clone());
                 } else {
                     t.values().for_each(|v| walk(v, out));
@@ -394,7 +395,7 @@ api_key = { env = "VT_API_KEY" }
 [[inspector]]
 name = "abuse"
 kind = "abuseipdb"
-api_key = { secret = "alertresponder/abuseipdb" }
+api_key = { env = "ABUSEIPDB_KEY", secret = "alertresponder/abuseipdb" }
 rate_limit = "3000/day"
 cache_ttl = "0s"
 "#,

@@ -515,6 +515,16 @@ mod tests {
                 ],
             ),
             ("broken.example.test.", _) => (ResponseCode::ServFail, vec![]),
+            ("half.example.test.", RecordType::A) => (
+                ResponseCode::NoError,
+                vec![Record::from_rdata(
+                    qname.clone(),
+                    60,
+                    RData::A(A::new(192, 0, 2, 20)),
+                )],
+            ),
+            ("half.example.test.", RecordType::AAAA) => (ResponseCode::ServFail, vec![]),
+            ("half.example.test.", _) => (ResponseCode::NoError, vec![]),
             _ => (ResponseCode::NXDomain, vec![]),
         }
     }
@@ -699,6 +709,21 @@ mod tests {
             PluginError::Failed(msg) => assert!(msg.contains("Server Failure"), "{msg}"),
             other => panic!("expected Failed, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_type_is_listed_beside_what_the_others_found() {
+        let server = server().await;
+        let dns = inspector(server.addr, Duration::from_secs(5)).await;
+        let got = dns
+            .inspect(&task("domain", "half.example.test"))
+            .await
+            .unwrap();
+        let content = &got.sections[0].content;
+        assert_eq!(content["ipaddr"], json!(["192.0.2.20"]));
+        let why = content["errors"]["AAAA"].as_str().unwrap();
+        assert!(why.contains("Server Failure"), "{why}");
+        assert_eq!(got.new_attributes.len(), 1);
     }
 
     #[tokio::test]
