@@ -122,9 +122,10 @@ pub fn plan_of(plugins: &PluginsConfig, source: &Source) -> anyhow::Result<Plan>
     let base = source.base_dir();
     let mut files = Vec::new();
     for f in plugins.files(source) {
-        let relative = f.strip_prefix(base).ok().filter(|r| {
-            r.components().all(|c| matches!(c, Component::Normal(_)))
-        });
+        let relative = f
+            .strip_prefix(base)
+            .ok()
+            .filter(|r| r.components().all(|c| matches!(c, Component::Normal(_))));
         let Some(relative) = relative else {
             anyhow::bail!(
                 "{} is outside the config's directory {}: keep the files the config names beside it (make deploy uploads that directory's files)",

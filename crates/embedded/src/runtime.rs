@@ -269,6 +269,18 @@ impl Runtime {
                 if let Some(retention) = self.retention {
                     self.apply_retention(retention).await;
                 }
+                // Expired inspector answers and rate windows older than a day.
+                let now = self.pipeline.clock.now();
+                match self
+                    .queue
+                    .store()
+                    .prune_answers(now, Duration::from_secs(86_400))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => debug!(pruned = n, "expired answers and rate windows pruned"),
+                    Err(e) => warn!(error = %e, "cannot prune the answer cache"),
+                }
             }
             let ran = match self.run_due().await {
                 Ok(n) => n,

@@ -17,12 +17,12 @@ mod command_reviewer;
 pub mod config;
 pub mod error;
 pub mod inspect;
-pub mod secret;
-#[cfg(feature = "aws")]
-pub mod secrets_manager;
 mod json_lines;
 mod output;
 mod rego;
+pub mod secret;
+#[cfg(feature = "aws")]
+pub mod secrets_manager;
 mod webhook;
 
 #[cfg(test)]

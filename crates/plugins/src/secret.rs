@@ -212,7 +212,9 @@ impl SecretResolver for Secrets {
             for r in any {
                 match Box::pin(self.resolve(r, key)).await {
                     Ok(secret) => return Ok(secret),
-                    Err(PluginConfigError::Secret { message, .. }) => why.push(format!("{r}: {message}")),
+                    Err(PluginConfigError::Secret { message, .. }) => {
+                        why.push(format!("{r}: {message}"))
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -225,7 +227,9 @@ impl SecretResolver for Secrets {
                     reference,
                     match e {
                         std::env::VarError::NotPresent => "the variable is not set".to_string(),
-                        std::env::VarError::NotUnicode(_) => "the variable is not UTF-8".to_string(),
+                        std::env::VarError::NotUnicode(_) => {
+                            "the variable is not UTF-8".to_string()
+                        }
                     },
                 )
             })?,
@@ -239,7 +243,11 @@ impl SecretResolver for Secrets {
                 }
                 let path = self.path(p);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    Self::missing(key, reference, format!("cannot read {}: {e}", path.display()))
+                    Self::missing(
+                        key,
+                        reference,
+                        format!("cannot read {}: {e}", path.display()),
+                    )
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_string()
             }
@@ -330,14 +338,20 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("emitter[0].token") && e.contains("--features aws"), "{e}");
+        assert!(
+            e.contains("emitter[0].token") && e.contains("--features aws"),
+            "{e}"
+        );
         let e = Secrets::local(dir.path())
             .without_files()
             .resolve(&SecretRef::File("vt.key".into()), "k")
             .await
             .unwrap_err()
             .to_string();
-        assert!(!e.contains("s3cr3t") && e.contains("not read on AWS"), "{e}");
+        assert!(
+            !e.contains("s3cr3t") && e.contains("not read on AWS"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -357,7 +371,12 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        for part in ["inspector[0].api_key", "AR_TEST_SURELY_UNSET_VARIABLE", "vt.key", "ar/vt"] {
+        for part in [
+            "inspector[0].api_key",
+            "AR_TEST_SURELY_UNSET_VARIABLE",
+            "vt.key",
+            "ar/vt",
+        ] {
             assert!(e.contains(part), "{part} in {e}");
         }
         assert!(!e.contains("from-file"), "{e}");

@@ -123,9 +123,9 @@ async fn builtin(
         K::VirusTotal => Arc::new(
             inspect::virustotal::VirusTotalInspector::build(ctx, config(table, ctx)?).await?,
         ),
-        K::AbuseIpDb => Arc::new(
-            inspect::abuseipdb::AbuseIpDbInspector::build(ctx, config(table, ctx)?).await?,
-        ),
+        K::AbuseIpDb => {
+            Arc::new(inspect::abuseipdb::AbuseIpDbInspector::build(ctx, config(table, ctx)?).await?)
+        }
         K::Dns => Arc::new(inspect::dns::DnsInspector::build(ctx, config(table, ctx)?).await?),
         K::GeoIp => {
             Arc::new(inspect::geoip::GeoIpInspector::build(ctx, config(table, ctx)?).await?)
@@ -205,17 +205,22 @@ pub async fn emitter(
                     .await?;
                 resolved.push((name.clone(), h.expose().to_string()));
             }
-            WebhookEmitter::new(config.name.clone(), value.expose(), resolved, config.timeout)
-                .map(|e| Arc::new(e) as Arc<dyn Emitter>)
-                .map_err(|e| match (url, e) {
-                    (MaybeSecret::Secret(r), PluginConfigError::InvalidUrl { .. }) => {
-                        PluginConfigError::Invalid {
-                            key: format!("{key}.url"),
-                            message: format!("the URL read from {r} is not an http(s) URL"),
-                        }
+            WebhookEmitter::new(
+                config.name.clone(),
+                value.expose(),
+                resolved,
+                config.timeout,
+            )
+            .map(|e| Arc::new(e) as Arc<dyn Emitter>)
+            .map_err(|e| match (url, e) {
+                (MaybeSecret::Secret(r), PluginConfigError::InvalidUrl { .. }) => {
+                    PluginConfigError::Invalid {
+                        key: format!("{key}.url"),
+                        message: format!("the URL read from {r} is not an http(s) URL"),
                     }
-                    (_, e) => e,
-                })?
+                }
+                (_, e) => e,
+            })?
         }
         EmitterTarget::File(path) if path.as_os_str() == "-" => Arc::new(JsonLinesEmitter::new(
             config.name.clone(),

@@ -219,7 +219,8 @@ fn one(
             own.insert(k.clone(), v.clone());
         }
     }
-    let c = Common::deserialize(common).map_err(|e| source.invalid(key, e.message().to_string()))?;
+    let c =
+        Common::deserialize(common).map_err(|e| source.invalid(key, e.message().to_string()))?;
     check_name(&c.name).map_err(|m| source.invalid(format!("{key}.name"), m))?;
     let field = |f: &str| format!("{key}.{f}");
     let source_of = match (&c.kind, &c.command, &c.function) {
@@ -228,7 +229,10 @@ fn one(
                 let known: Vec<&str> = BuiltinKind::ALL.iter().map(|(n, _)| *n).collect();
                 return Err(source.invalid(
                     field("kind"),
-                    format!("{kind:?} is not a built-in inspector; one of {}", known.join(", ")),
+                    format!(
+                        "{kind:?} is not a built-in inspector; one of {}",
+                        known.join(", ")
+                    ),
                 ));
             };
             k.check_keys(&own).map_err(|m| source.invalid(key, m))?;
@@ -298,7 +302,11 @@ fn one(
         name: c.name.clone(),
         source: source_of,
         types: c.types.clone(),
-        timeout: source.duration(&field("timeout"), c.timeout.as_deref(), DEFAULT_PLUGIN_TIMEOUT)?,
+        timeout: source.duration(
+            &field("timeout"),
+            c.timeout.as_deref(),
+            DEFAULT_PLUGIN_TIMEOUT,
+        )?,
         rate_limit,
         cache_ttl,
     })
@@ -312,7 +320,9 @@ pub(super) fn secret_ids(table: &toml::Table) -> Vec<String> {
     fn walk(v: &toml::Value, out: &mut Vec<String>) {
         match v {
             toml::Value::Table(t) => {
-                let is_reference = t.keys().all(|k| ["env", "file", "secret"].contains(&k.as_str()));
+                let is_reference = t
+                    .keys()
+                    .all(|k| ["env", "file", "secret"].contains(&k.as_str()));
                 if let (true, Some(toml::Value::String(id))) = (is_reference, t.get("secret")) {
                     out.push(id.clone());
                 } else {
@@ -366,7 +376,10 @@ command = ["/opt/geo", "--json"]
             vec![
                 InspectorConfig {
                     name: "whois".into(),
-                    source: InspectorSource::Command(vec!["/etc/ar/./whois.sh".into(), "--fast".into()]),
+                    source: InspectorSource::Command(vec![
+                        "/etc/ar/./whois.sh".into(),
+                        "--fast".into()
+                    ]),
                     types: Some(vec!["ipaddr".into(), "domain".into()]),
                     timeout: Duration::from_secs(10),
                     rate_limit: None,
@@ -420,7 +433,10 @@ cache_ttl = "0s"
             })
         );
         assert_eq!(abuse.cache_ttl, None, "0s turns the cache off");
-        assert_eq!(c.secrets_manager_ids(), vec!["alertresponder/abuseipdb".to_string()]);
+        assert_eq!(
+            c.secrets_manager_ids(),
+            vec!["alertresponder/abuseipdb".to_string()]
+        );
     }
 
     #[test]
@@ -431,7 +447,10 @@ cache_ttl = "0s"
         assert!(message.contains("api_kye"), "{message}");
         let (key, message) = invalid("[[inspector]]\nname = \"x\"\nkind = \"shodan\"");
         assert_eq!(key, "inspector[0].kind");
-        assert!(message.contains("virustotal, abuseipdb, dns, geoip, aws"), "{message}");
+        assert!(
+            message.contains("virustotal, abuseipdb, dns, geoip, aws"),
+            "{message}"
+        );
         let (key, _) = invalid("[[inspector]]\nname = \"x\"\ncommand = \"a\"\nnameservers = []");
         assert_eq!(key, "inspector[0].nameservers");
         let (key, message) =
@@ -442,7 +461,8 @@ cache_ttl = "0s"
 
     #[test]
     fn each_runtime_rejects_what_it_cannot_run() {
-        let (key, message) = invalid_for("[[inspector]]\nname = \"x\"\ncommand = \"a\"", Runtime::Aws);
+        let (key, message) =
+            invalid_for("[[inspector]]\nname = \"x\"\ncommand = \"a\"", Runtime::Aws);
         assert_eq!(key, "inspector[0].command");
         assert!(message.contains("do not run on AWS"), "{message}");
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:whois";
@@ -453,7 +473,10 @@ cache_ttl = "0s"
         );
         let (key, _) = invalid(&text);
         assert_eq!(key, "inspector[0].function");
-        let (key, _) = invalid_for("[[inspector]]\nname = \"x\"\nfunction = \"whois\"", Runtime::Aws);
+        let (key, _) = invalid_for(
+            "[[inspector]]\nname = \"x\"\nfunction = \"whois\"",
+            Runtime::Aws,
+        );
         assert_eq!(key, "inspector[0].function");
     }
 
@@ -487,7 +510,10 @@ cache_ttl = "0s"
         );
         assert_eq!(
             invalid("[[inspector]]\nname = \"x\"\nkind = \"dns\"\ncache_ttl = \"90d\""),
-            ("inspector[0].cache_ttl".into(), "must be at most 30 days".into())
+            (
+                "inspector[0].cache_ttl".into(),
+                "must be at most 30 days".into()
+            )
         );
     }
 

@@ -172,7 +172,8 @@ impl PluginsConfig {
                 sections.insert(key.to_string(), v);
             }
         }
-        let raw = RawPlugins::deserialize(sections).map_err(|e| source.unparsable(e.to_string()))?;
+        let raw =
+            RawPlugins::deserialize(sections).map_err(|e| source.unparsable(e.to_string()))?;
         Self::parse(&raw, source, runtime)
     }
 

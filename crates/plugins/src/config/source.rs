@@ -33,11 +33,7 @@ impl<'a> Source<'a> {
     }
 
     /// A [`ConfigError::Invalid`] naming `key`.
-    pub fn invalid(
-        &self,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
             key: key.into(),
@@ -78,11 +74,7 @@ impl<'a> Source<'a> {
 
     /// The argv of the command at `key`. A program named by a relative path is found
     /// beside the config file; a bare name is left to `PATH`.
-    pub fn argv(
-        &self,
-        key: &str,
-        command: &CommandLine,
-    ) -> Result<Vec<String>, ConfigError> {
+    pub fn argv(&self, key: &str, command: &CommandLine) -> Result<Vec<String>, ConfigError> {
         let mut argv = match command {
             CommandLine::Argv(v) => v.clone(),
             CommandLine::Line(s) => shell_words::split(s)

@@ -157,7 +157,11 @@ pub struct Binary {
 
 /// A section of `section_type` with `content`, and `extra` fields of the built-in's own
 /// merged beside the DeepAlert ones (a DeepAlert field is never overwritten).
-pub fn section(section_type: &str, content: &impl Serialize, extra: Map<String, Value>) -> SectionDraft {
+pub fn section(
+    section_type: &str,
+    content: &impl Serialize,
+    extra: Map<String, Value>,
+) -> SectionDraft {
     let mut fields = match serde_json::to_value(content) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),

@@ -22,9 +22,9 @@ use std::time::Duration;
 use crate::secret::SecretResolver;
 
 pub mod abuseipdb;
-pub mod content;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod content;
 pub mod dns;
 pub mod geoip;
 pub mod http;

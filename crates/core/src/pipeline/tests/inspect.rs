@@ -91,6 +91,8 @@ async fn sections_are_kept_per_inspector_and_an_empty_answer_is_nothing_found() 
 async fn discovered_attributes_are_claimed_and_fed_back_one_level_deeper() {
     let h = harness(Settings::default()).with_inspectors(vec![Arc::new(resolver())]);
     let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    // The task carries when its review is due, and what it finds carries it on.
+    assert!(tasks[0].review_at.is_some());
     h.inspect(&tasks[0]).await;
     let fed_back = h.rt.tasks.take();
     assert_eq!(
@@ -99,7 +101,7 @@ async fn discovered_attributes_are_claimed_and_fed_back_one_level_deeper() {
             report_id: id.clone(),
             attribute: domain("192.0.2.1.example"),
             depth: 1,
-            review_at: None,
+            review_at: tasks[0].review_at,
         }]
     );
     assert_eq!(
@@ -465,4 +467,104 @@ async fn an_attribute_is_pending_until_its_inspection_is_marked_and_a_crash_befo
     assert_eq!(state.inspections.len(), 4, "replaced in place");
     let counts = h.store().report_counts(&id).await.unwrap().unwrap();
     assert_eq!((counts.alerts, counts.attributes), (1, 2));
+}
+
+/// An inspector rate limited for its first `limited` calls, asking to wait `wait`.
+fn limited_then_ok(name: &str, limited: usize, wait: Duration) -> TestInspector {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    TestInspector::new(name, move |t| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < limited {
+            Err(PluginError::RateLimited {
+                retry_after: Some(wait),
+            })
+        } else {
+            Ok(host_section(t))
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_inspector_is_asked_again_after_the_wait_while_the_review_is_ahead() {
+    // Review due 600 s after the opening: two waits of 60 s fit.
+    let vt = Arc::new(limited_then_ok("vt", 2, Duration::from_secs(60)));
+    let h = harness(Settings::default()).with_inspectors(vec![vt.clone()]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    let started = tokio::time::Instant::now();
+    h.inspect(&tasks[0]).await;
+    assert_eq!(vt.calls().len(), 3);
+    assert_eq!(started.elapsed(), Duration::from_secs(120));
+    assert_eq!(h.outcome(&id, "vt").await.status, InspectionStatus::Ok);
+    assert_eq!(h.state(&id).await.sections.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inspector_rate_limited_until_the_review_is_recorded_as_rate_limited_never_clean() {
+    // The quota reopens in an hour; the review is due in ten minutes.
+    let vt = Arc::new(limited_then_ok("vt", usize::MAX, Duration::from_secs(3600)));
+    let other = Arc::new(TestInspector::new("geo", |t| Ok(host_section(t))));
+    let h = harness(Settings::default()).with_inspectors(vec![vt.clone(), other]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    assert_eq!(vt.calls().len(), 1, "no wait fits: asked once");
+    let record = h.outcome(&id, "vt").await;
+    assert_eq!(record.status, InspectionStatus::RateLimited);
+    assert!(
+        record.detail.as_deref().unwrap_or("").contains("3600s"),
+        "{record:?}"
+    );
+    // The other inspector's findings are kept, and the attribute is no longer pending.
+    assert_eq!(h.outcome(&id, "geo").await.status, InspectionStatus::Ok);
+    assert!(h.state(&id).await.pending.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_are_bounded_by_max_rate_limit_wait_and_counted_not_read_from_the_clock() {
+    // Virtual time does not move while the job runs: the waits are counted, so a
+    // limiter asking for a second again and again ends after the budget.
+    let settings = Settings {
+        max_rate_limit_wait: Duration::from_secs(5),
+        ..Settings::default()
+    };
+    let vt = Arc::new(limited_then_ok("vt", usize::MAX, Duration::from_secs(1)));
+    let h = harness(settings).with_inspectors(vec![vt.clone()]);
+    let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
+    h.inspect(&tasks[0]).await;
+    assert_eq!(vt.calls().len(), 6, "the first call and five one-second waits");
+    assert_eq!(
+        h.outcome(&id, "vt").await.status,
+        InspectionStatus::RateLimited
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_names_no_review_is_not_retried() {
+    let vt = Arc::new(limited_then_ok("vt", 1, Duration::from_millis(1)));
+    let h = harness(Settings::default()).with_inspectors(vec![vt.clone()]);
+    let (id, mut tasks) = h.dispatched(&["192.0.2.1"]).await;
+    tasks[0].review_at = None;
+    h.inspect(&tasks[0]).await;
+    assert_eq!(vt.calls().len(), 1);
+    assert_eq!(
+        h.outcome(&id, "vt").await.status,
+        InspectionStatus::RateLimited
+    );
+}
+
+#[tokio::test]
+async fn a_value_an_inspector_does_not_look_up_is_skipped_with_why() {
+    let vt = Arc::new(TestInspector::new("vt", |t| {
+        Err(PluginError::Skipped(format!(
+            "{:?} is not an IP address",
+            t.attribute.value
+        )))
+    }));
+    let h = harness(Settings::default()).with_inspectors(vec![vt]);
+    let (id, tasks) = h.dispatched(&["not-an-ip"]).await;
+    h.inspect(&tasks[0]).await;
+    let record = h.outcome(&id, "vt").await;
+    assert_eq!(record.status, InspectionStatus::Skipped);
+    assert_eq!(
+        record.detail.as_deref(),
+        Some("\"not-an-ip\" is not an IP address")
+    );
 }
