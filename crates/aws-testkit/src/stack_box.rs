@@ -44,6 +44,10 @@ pub fn workspace_root() -> PathBuf {
     dir
 }
 
+/// A file of the configuration bundle: its path relative to the configuration file,
+/// and its bytes.
+pub type ConfigFile = (String, Vec<u8>);
+
 /// Settings of a box.
 #[derive(Debug, Clone)]
 pub struct BoxOptions {
@@ -55,7 +59,7 @@ pub struct BoxOptions {
     /// [`BoxOptions::policy`] and [`BoxOptions::webhook_url`] are added to it.
     pub config: Option<String>,
     /// Files the configuration names, at their paths relative to it.
-    pub config_files: Vec<(String, Vec<u8>)>,
+    pub config_files: Vec<ConfigFile>,
     /// A Rego policy: uploaded as `policy.rego` beside the configuration, which gets
     /// `[reviewer] policy = "policy.rego"`.
     pub policy: Option<String>,
@@ -113,7 +117,7 @@ pub struct Resources {
 
 impl BoxOptions {
     /// The configuration file's text and its files, `None` without plugin sections.
-    pub fn config_bundle(&self) -> Option<(String, Vec<(String, Vec<u8>)>)> {
+    pub fn config_bundle(&self) -> Option<(String, Vec<ConfigFile>)> {
         let mut text = self.config.clone().unwrap_or_default();
         let mut files = self.config_files.clone();
         if let Some(policy) = &self.policy {
@@ -258,7 +262,7 @@ pub async fn upload_config(
     sdk: &SdkConfig,
     stack: &str,
     text: &str,
-    files: &[(String, Vec<u8>)],
+    files: &[ConfigFile],
 ) -> String {
     let s3 = alertresponder_aws::config_file::s3_client(sdk);
     let bucket = format!("{stack}-config").to_ascii_lowercase();
