@@ -138,6 +138,7 @@ pub async fn build_plugins(
     let base_dir = file.map_or_else(std::env::temp_dir, |f| f.dir.clone());
     let secrets = Secrets::local(base_dir.clone())
         .without_files()
+        .without_env()
         .with_secrets_manager(Box::new(AwsSecretsManager::new(sdk)));
     let env = BuildEnv {
         secrets: &secrets,

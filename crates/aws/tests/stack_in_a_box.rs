@@ -274,9 +274,9 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
 
     let other = json!({
         "version": "0", "id": "5e1f0ad5-0000-0000-0000-000000000000",
-        "detail-type": "Security Hub Findings - Imported", "source": "aws.securityhub",
+        "detail-type": "Inspector2 Finding", "source": "aws.inspector2",
         "account": "123456789012", "time": "2026-11-20T10:00:00Z", "region": "us-east-1",
-        "resources": [], "detail": {"findings": []}
+        "resources": [], "detail": {"findingArn": "arn:aws:inspector2:us-east-1:123456789012:finding/x"}
     });
     let out = sib.emulator.invoke("receptor", &other).await.unwrap();
     assert_eq!(out["rejected"], 1, "{out}");
@@ -285,14 +285,14 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
         record["error"]
             .as_str()
             .unwrap()
-            .contains("aws.securityhub"),
+            .contains("aws.inspector2"),
         "{record}"
     );
     assert!(
         record["input"]
             .as_str()
             .unwrap()
-            .contains("Security Hub Findings"),
+            .contains("Inspector2 Finding"),
         "the event is kept"
     );
 
@@ -308,7 +308,8 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
     assert_eq!(alert["alert_key"], "i-0123456789abcdef0");
     assert_eq!(
         list_of(&report, "attributes", "value"),
-        vec!["198.51.100.7", "10.0.1.23"]
+        // The remote address, the instance, its private and public addresses.
+        vec!["198.51.100.7", "i-0123456789abcdef0", "10.0.1.23", "203.0.113.10"]
     );
     assert_eq!(attributes["detector"], "guardduty");
 }

@@ -165,6 +165,9 @@ pub struct Secrets {
     /// Whether `file` references are allowed (not on AWS: a file there is in the
     /// config bucket, in clear).
     files: bool,
+    /// Whether `env` references are read (not on AWS: the function's environment is
+    /// the stack's, never a secret's, and holds the function's own credentials).
+    env: bool,
 }
 
 impl Secrets {
@@ -175,6 +178,7 @@ impl Secrets {
             base_dir: base_dir.into(),
             manager: None,
             files: true,
+            env: true,
         }
     }
 
@@ -188,6 +192,13 @@ impl Secrets {
     /// beside the configuration).
     pub fn without_files(mut self) -> Self {
         self.files = false;
+        self
+    }
+
+    /// Rejects `env` references (the AWS functions: their environment is the stack's,
+    /// and holds their own credentials).
+    pub fn without_env(mut self) -> Self {
+        self.env = false;
         self
     }
 
@@ -221,6 +232,13 @@ impl SecretResolver for Secrets {
             return Err(Self::missing(key, reference, why.join("; ")));
         }
         let value = match reference {
+            SecretRef::Env(_) if !self.env => {
+                return Err(Self::missing(
+                    key,
+                    reference,
+                    "environment secrets are not read on AWS: use { secret = \"name-or-arn\" }",
+                ))
+            }
             SecretRef::Env(name) => std::env::var(name).map_err(|e| {
                 Self::missing(
                     key,
@@ -352,6 +370,13 @@ mod tests {
             !e.contains("s3cr3t") && e.contains("not read on AWS"),
             "{e}"
         );
+        let e = Secrets::local(dir.path())
+            .without_env()
+            .resolve(&SecretRef::Env("PATH".into()), "k")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not read on AWS"), "{e}");
     }
 
     #[tokio::test]
