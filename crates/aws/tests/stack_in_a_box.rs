@@ -282,10 +282,7 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
     assert_eq!(out["rejected"], 1, "{out}");
     let (record, _, _) = only_message(&sib.errors).await;
     assert!(
-        record["error"]
-            .as_str()
-            .unwrap()
-            .contains("aws.inspector2"),
+        record["error"].as_str().unwrap().contains("aws.inspector2"),
         "{record}"
     );
     assert!(
@@ -309,7 +306,12 @@ async fn guardduty_findings_from_eventbridge_become_reports_and_other_events_are
     assert_eq!(
         list_of(&report, "attributes", "value"),
         // The remote address, the instance, its private and public addresses.
-        vec!["198.51.100.7", "i-0123456789abcdef0", "10.0.1.23", "203.0.113.10"]
+        vec![
+            "198.51.100.7",
+            "i-0123456789abcdef0",
+            "10.0.1.23",
+            "203.0.113.10"
+        ]
     );
     assert_eq!(attributes["detector"], "guardduty");
 }

@@ -529,7 +529,11 @@ async fn waits_are_bounded_by_max_rate_limit_wait_and_counted_not_read_from_the_
     let h = harness(settings).with_inspectors(vec![vt.clone()]);
     let (id, tasks) = h.dispatched(&["192.0.2.1"]).await;
     h.inspect(&tasks[0]).await;
-    assert_eq!(vt.calls().len(), 6, "the first call and five one-second waits");
+    assert_eq!(
+        vt.calls().len(),
+        6,
+        "the first call and five one-second waits"
+    );
     assert_eq!(
         h.outcome(&id, "vt").await.status,
         InspectionStatus::RateLimited
