@@ -4,6 +4,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use alertresponder_core::*;
+
+use crate::error::PluginConfigError;
+use crate::secret::{Secret, SecretRef, SecretResolver, Secrets};
 use chrono::{DateTime, Utc};
 
 /// A fixed time.
@@ -69,4 +72,23 @@ pub fn script(dir: &Path, name: &str, body: &str) -> Vec<String> {
     // Run through sh rather than exec'ing the file just written: another test thread
     // forking meanwhile can hold its write descriptor and make exec fail (ETXTBSY).
     vec!["/bin/sh".to_string(), path.display().to_string()]
+}
+
+/// A resolver where `env {name}` is `value`, without touching the process's
+/// environment (other tests read it); any other reference as [`Secrets::local`] reads it.
+pub struct EnvSecret {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: &'static str,
+}
+
+#[async_trait::async_trait]
+impl SecretResolver for EnvSecret {
+    async fn resolve(&self, r: &SecretRef, key: &str) -> Result<Secret, PluginConfigError> {
+        match r {
+            SecretRef::Env(name) if name == self.name => Ok(Secret::new(self.value)),
+            _ => Secrets::local("/nonexistent").resolve(r, key).await,
+        }
+    }
 }

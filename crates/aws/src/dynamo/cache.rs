@@ -126,13 +126,7 @@ impl AnswerCache for DynamoStore {
             ("expires_ms".to_string(), n(expires)),
             (TTL_ATTRIBUTE.to_string(), n(ttl_secs(expires))),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.report_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("dynamodb", "PutItem", e))?;
+        self.put(&self.report_table, item).await?;
         Ok(())
     }
 }

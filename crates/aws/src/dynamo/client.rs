@@ -61,6 +61,18 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Puts `item` into `table`, replacing any item with its key.
+    pub(super) async fn put(&self, table: &str, item: Item) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb", "PutItem", e))?;
+        Ok(())
+    }
+
     /// Puts `item` into the report table only if no item has its key, outside any
     /// transaction: `true` if it was written, `false` if an item was there (left as
     /// it was). Throttling is retried by the SDK.

@@ -24,13 +24,7 @@ impl ErrorSink for DynamoStore {
             ("at".to_string(), n(millis(record.at))),
             (TTL_ATTRIBUTE.to_string(), self.ttl()),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.error_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("dynamodb", "PutItem", e))?;
+        self.put(&self.error_table, item).await?;
         Ok(())
     }
 }

@@ -199,26 +199,18 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
-    use crate::secret::{Secret, SecretResolver, Secrets};
-    use crate::test_support::{attribute, task};
+    use crate::test_support::{attribute, task, EnvSecret};
 
     const KEY_VAR: &str = "AR_TEST_ABUSEIPDB_KEY";
 
-    /// `env AR_TEST_ABUSEIPDB_KEY` is `ab-s3cret`, without touching the environment.
-    struct TestSecrets;
-
-    #[async_trait]
-    impl SecretResolver for TestSecrets {
-        async fn resolve(&self, r: &SecretRef, key: &str) -> Result<Secret, PluginConfigError> {
-            match r {
-                SecretRef::Env(name) if name == KEY_VAR => Ok(Secret::new("ab-s3cret")),
-                _ => Secrets::local("/nonexistent").resolve(r, key).await,
-            }
-        }
-    }
+    /// `env KEY_VAR` is the test key, without touching the process's environment.
+    const TEST_SECRETS: EnvSecret = EnvSecret {
+        name: KEY_VAR,
+        value: "ab-s3cret",
+    };
 
     async fn build(toml_text: &str, timeout: Duration) -> Result<AbuseIpDbInspector, String> {
-        let secrets = TestSecrets;
+        let secrets = TEST_SECRETS;
         let ctx = BuildContext {
             name: "abuse",
             key: "inspector[1]",

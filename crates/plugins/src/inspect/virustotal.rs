@@ -394,27 +394,18 @@ mod tests {
     use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
     use super::*;
-    use crate::secret::{Secret, SecretResolver, Secrets};
-    use crate::test_support::{attribute, task};
+    use crate::test_support::{attribute, task, EnvSecret};
 
     const KEY_VAR: &str = "AR_TEST_VT_API_KEY";
 
-    /// `env AR_TEST_VT_API_KEY` is `vt-s3cret` (without touching the process's
-    /// environment, which other tests read); anything else as [`Secrets::local`].
-    struct TestSecrets;
-
-    #[async_trait]
-    impl SecretResolver for TestSecrets {
-        async fn resolve(&self, r: &SecretRef, key: &str) -> Result<Secret, PluginConfigError> {
-            match r {
-                SecretRef::Env(name) if name == KEY_VAR => Ok(Secret::new("vt-s3cret")),
-                _ => Secrets::local("/nonexistent").resolve(r, key).await,
-            }
-        }
-    }
+    /// `env KEY_VAR` is the test key, without touching the process's environment.
+    const TEST_SECRETS: EnvSecret = EnvSecret {
+        name: KEY_VAR,
+        value: "vt-s3cret",
+    };
 
     async fn inspector_at(url: &str, timeout: Duration) -> VirusTotalInspector {
-        let secrets = TestSecrets;
+        let secrets = TEST_SECRETS;
         let ctx = BuildContext {
             name: "vt",
             key: "inspector[0]",
@@ -913,7 +904,7 @@ mod tests {
         }
         assert!(!vt.accepts(&attribute("username", "x")));
         assert_eq!(vt.name(), "vt");
-        let secrets = TestSecrets;
+        let secrets = TEST_SECRETS;
         let ctx = BuildContext {
             name: "vt",
             key: "inspector[3]",
