@@ -726,4 +726,77 @@ mod configuration_file {
         .await
         .unwrap();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_built_in_inspector_on_aws_reads_its_key_from_secrets_manager_and_its_cache_from_the_table(
+    ) {
+        use alertresponder_core::{Attribute, Task};
+        use wiremock::matchers::{header, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let moto = Moto::start(false);
+        let sdk = moto.sdk_config().await;
+        let secret = unique("ar-vt");
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&secret)
+            .secret_string("key-from-secrets-manager")
+            .send()
+            .await
+            .unwrap();
+        let vt = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v3/ip_addresses/192.0.2.7"))
+            .and(header("x-apikey", "key-from-secrets-manager"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"id": "192.0.2.7", "type": "ip_address", "attributes": {
+                    "last_analysis_stats": {"malicious": 2, "suspicious": 0, "harmless": 70, "undetected": 10, "timeout": 0},
+                    "as_owner": "Example Transit", "country": "NL"}}
+            })))
+            .expect(1)
+            .mount(&vt)
+            .await;
+        // The env alternative is never read on AWS: the function's environment is
+        // the stack's.
+        let text = format!(
+            "[[inspector]]\nname = \"virustotal\"\nkind = \"virustotal\"\nurl = \"{}\"\n\
+             api_key = {{ env = \"PATH\", secret = \"{secret}\" }}\n",
+            vt.uri()
+        );
+        let uri = upload_config(&sdk, &unique("cfg"), &text, &[]).await;
+        let (reports, errors) = (unique("r"), unique("e"));
+        create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &reports, &errors)
+            .await
+            .unwrap();
+        let harness = stack::configured_pipeline(
+            &env("inspector-harness", &uri, (&reports, &errors)),
+            &sdk,
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(harness.inspectors.len(), 1);
+        // Two reports naming one address: one request, the second answer from the
+        // report table's cache.
+        for report in ["rep-1", "rep-2"] {
+            let task = Task {
+                report_id: report.into(),
+                attribute: Attribute {
+                    attr_type: "ipaddr".into(),
+                    key: "src".into(),
+                    value: "192.0.2.7".into(),
+                    context: vec!["remote".into()],
+                    timestamp: None,
+                },
+                depth: 0,
+                review_at: None,
+            };
+            let answer = harness.inspectors[0].inspect(&task).await.unwrap();
+            assert_eq!(
+                answer.sections[0].content["detections"]["malicious"], 2,
+                "{answer:?}"
+            );
+        }
+        // `expect(1)` is checked when the server drops.
+    }
 }
