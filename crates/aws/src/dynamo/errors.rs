@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use super::codec::{get_json, millis, n, s, to_json};
 use super::keys::{error_pk, error_sk, key};
 use super::{DynamoStore, TTL_ATTRIBUTE};
-use crate::error::AwsError;
 
 #[async_trait]
 impl ErrorSink for DynamoStore {
