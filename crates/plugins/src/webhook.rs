@@ -145,7 +145,7 @@ impl Emitter for WebhookEmitter {
 }
 
 /// An error with its causes, which `reqwest` keeps out of its own message.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

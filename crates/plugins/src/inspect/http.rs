@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::BuildContext;
 use crate::error::PluginConfigError;
 use crate::secret::Secret;
+use crate::webhook::error_chain;
 
 /// The most of an answer read: past it, the lookup fails.
 pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
@@ -374,18 +375,6 @@ fn redact(message: &str, headers: &HeaderMap) -> String {
         }
     }
     out
-}
-
-/// An error with its causes, which `reqwest` keeps out of its own message.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
