@@ -17,9 +17,14 @@ PY_TOOLS := 'moto[server]==5.2.5' aws-sam-cli==1.170.0 cfn-lint==1.58.0 cargo-la
 # sam, cargo-lambda and zig from the venv; no telemetry. The Lambda builds skip the
 # release profile's LTO: linking the SDK-heavy binaries with thin LTO takes about
 # 2 min each on 2 cores (45 s without) and gives no smaller binary.
-TOOLS_ENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0 CARGO_PROFILE_RELEASE_LTO=false
+TOOLS_ENV = PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0 CARGO_PROFILE_RELEASE_LTO=false $(LAMBDA_TEST_PROFILE)
+# `make test` builds the zips to check what sam build and the packaging do, not how
+# fast the code runs: there the release profile is not optimised (opt-level 0, many
+# codegen units), which roughly halves the cold build of the SDK-heavy binaries.
+# `make build`, `make deploy` and `make release` run alone keep the real profile.
+LAMBDA_TEST_PROFILE :=
 # Linting needs a region but no account.
-LINT_ENV := $(TOOLS_ENV) AWS_DEFAULT_REGION=us-east-1
+LINT_ENV = $(TOOLS_ENV) AWS_DEFAULT_REGION=us-east-1
 ARCH ?= x86_64
 LAMBDA_BINARIES := receptor dispatcher inspector-harness reviewer-invoker emitter-fanout
 CONFIG ?= config.json
@@ -103,6 +108,7 @@ check: fmt-check clippy help-check no-testkit ## the fast checks: fmt-check, cli
 # functions; the tester's scenarios on the stack in a box (and its deployed-stack test,
 # which says it was skipped unless tester/config.json names a stack), sam build of the
 # tester stack.
+test: LAMBDA_TEST_PROFILE := CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_DEBUG=false
 test: venv check lint-template test-deploy test-release unit sam-build sam-build-tester ## every check and test (what CI runs): check, the AWS suite on moto, sam builds
 
 # ---------------------------------------------------------------- AWS
