@@ -58,6 +58,17 @@ pub enum PluginError {
     /// type that is not valid for its API, e.g. an `ipaddr` that is no IP address).
     #[error("skipped: {0}")]
     Skipped(String),
+    /// The target refused the request for good (an HTTP 4xx other than 408 and 429,
+    /// a repository that does not exist, a revoked token): no retry helps.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl PluginError {
+    /// Whether another try of the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, PluginError::Rejected(_) | PluginError::Skipped(_))
+    }
 }
 
 /// A failure of a pipeline step.
@@ -89,7 +100,15 @@ pub enum CoreError {
         /// Until when the review waits for them; past it, it reviews without them.
         until: chrono::DateTime<chrono::Utc>,
     },
-    /// Scheduling, a bus or an emitter failed.
+    /// An emitter failed to deliver a version.
+    #[error("emitter {name} failed: {error}")]
+    Emitter {
+        /// The emitter's name.
+        name: String,
+        /// How it failed: retryable unless rejected; a rate limit says how long to wait.
+        error: PluginError,
+    },
+    /// Scheduling, a bus or an emitter's configuration failed.
     #[error("{stage} failed: {message}")]
     Port {
         /// Which port (scheduler, task bus, report bus, emitter NAME).
@@ -110,6 +129,19 @@ impl CoreError {
             CoreError::Store(StoreError::Permanent(_)) => false,
             CoreError::Port { retryable, .. } => *retryable,
             CoreError::InspectionsPending { .. } => true,
+            CoreError::Emitter { error, .. } => error.is_retryable(),
+        }
+    }
+
+    /// How long the failed call asked to be left alone (an HTTP 429's `Retry-After`),
+    /// when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            CoreError::Emitter {
+                error: PluginError::RateLimited { retry_after },
+                ..
+            } => *retry_after,
+            _ => None,
         }
     }
 }

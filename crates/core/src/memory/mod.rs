@@ -9,6 +9,7 @@
 mod bus;
 mod cache;
 mod crash;
+mod delivery;
 mod store;
 
 use std::sync::Arc;
@@ -103,4 +104,5 @@ impl MemoryRuntime {
 mod tests {
     crate::contract_tests!(crate::memory::MemoryStore::new());
     crate::cache_contract_tests!(crate::memory::MemoryStore::new());
+    crate::delivery_contract_tests!(crate::memory::MemoryStore::new());
 }

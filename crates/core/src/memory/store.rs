@@ -28,6 +28,8 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// The answer cache and the rate windows (`memory::cache`), under their own lock.
     pub(super) cache: Mutex<super::cache::CacheState>,
+    /// Deliveries and emitter memos (`memory::delivery`), under their own lock.
+    pub(super) deliveries: Mutex<super::delivery::DeliveryState>,
 }
 
 #[derive(Debug, Default)]

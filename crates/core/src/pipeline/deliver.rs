@@ -36,9 +36,8 @@ pub async fn deliver(
     target
         .emit(&report, attempt)
         .await
-        .map_err(|e| CoreError::Port {
-            stage: format!("emitter {emitter}"),
-            message: e.to_string(),
-            retryable: true,
+        .map_err(|error| CoreError::Emitter {
+            name: emitter.to_string(),
+            error,
         })
 }

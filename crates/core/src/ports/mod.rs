@@ -12,6 +12,7 @@
 //! | [`ErrorLog`] | read a kept error back | memory, SQLite, DynamoDB |
 //! | [`Scheduler`] | run a job later, once per name | memory, SQLite jobs, Step Functions |
 //! | [`TaskBus`] / [`ReportBus`] | carry tasks / published reports | memory, SQLite jobs, SNS |
+//! | [`DeliveryLog`] | which version reached which emitter; an emitter's memo per report | memory, SQLite, DynamoDB |
 //! | [`AnswerCache`] / [`RateLimiter`] | inspector answers kept across reports, a quota shared by every caller | memory, SQLite, DynamoDB |
 //! | [`Clock`] | now | [`SystemClock`], [`ManualClock`] |
 //! | [`Inspector`] / [`Reviewer`] / [`Emitter`] | the plugins | `alertresponder-plugins`, Lambda |
@@ -21,12 +22,14 @@
 mod bus;
 mod cache;
 mod clock;
+mod delivery;
 mod plugin;
 mod store;
 
 pub use bus::{ReportBus, Scheduler, TaskBus};
 pub use cache::{rate_window, AnswerCache, RateLimiter};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use delivery::{check_memo, DeliveryLog, DeliveryRecord, MAX_MEMO_BYTES};
 pub use plugin::{Emitter, Inspection, Inspector, Reviewer, SectionDraft};
 pub use store::{
     aggregation_bounds, Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink,

@@ -62,6 +62,13 @@ pub trait Reviewer: Send + Sync {
 pub trait Emitter: Send + Sync {
     /// Its name.
     fn name(&self) -> &str;
+    /// Whether it wants this version at all (its severity filter). A version it does
+    /// not want is not sent and not recorded as delivered.
+    fn wants(&self, _report: &Report) -> bool {
+        true
+    }
     /// Emits one version; `attempt` is 0 the first time, more when retried after a failure or crash.
+    /// [`PluginError::Rejected`] when the target refused it for good (no retry helps),
+    /// [`PluginError::RateLimited`] with the wait the target asked for.
     async fn emit(&self, report: &Report, attempt: u32) -> Result<(), PluginError>;
 }
