@@ -106,8 +106,9 @@ fn entity_text(field: &str, v: &Value) -> String {
     }
 }
 
-/// Renders a section's content as `key=value` pairs on one line.
-fn content_line(content: &Value) -> String {
+/// Renders a section's content as `key=value` pairs on one line (each value through
+/// [`sanitize`]): the emitters' summary of a finding too.
+pub fn content_line(content: &Value) -> String {
     match content {
         Value::Object(map) => map
             .iter()

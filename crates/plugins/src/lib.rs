@@ -15,6 +15,7 @@ mod command_emitter;
 mod command_inspector;
 mod command_reviewer;
 pub mod config;
+pub mod emit;
 pub mod error;
 pub mod inspect;
 mod json_lines;

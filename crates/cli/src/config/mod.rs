@@ -21,7 +21,7 @@ pub use alertresponder_plugins::config::{
     parse_duration, BuiltinKind, ConfigError, EmitterConfig, EmitterTarget, InspectorConfig,
     InspectorSource, PluginsConfig, ReviewerConfig, Runtime, DEFAULT_PLUGIN_TIMEOUT,
 };
-use alertresponder_plugins::config::{RawEmitter, RawReviewer, Source};
+use alertresponder_plugins::config::{RawReviewer, Source};
 
 use settings::{Tunables, DEFAULT_CONCURRENCY};
 
@@ -50,7 +50,7 @@ struct RawConfig {
     inspector: Vec<toml::Table>,
     reviewer: Option<RawReviewer>,
     #[serde(default)]
-    emitter: Vec<RawEmitter>,
+    emitter: Vec<toml::Table>,
 }
 
 /// The whole configuration, validated, with paths resolved.

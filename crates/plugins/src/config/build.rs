@@ -7,12 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use alertresponder_core::ports::{
-    AnswerCache, Clock, Emitter, Inspection, Inspector, RateLimiter, Reviewer,
+    AnswerCache, Clock, DeliveryLog, Emitter, Inspection, Inspector, RateLimiter, Reviewer,
 };
-use alertresponder_core::{Attribute, PluginError, Task};
+use alertresponder_core::{Attribute, PluginError, Report, Task};
 use async_trait::async_trait;
 
-use super::{EmitterConfig, EmitterTarget, InspectorConfig, InspectorSource, ReviewerConfig};
+use super::{
+    EmitterConfig, EmitterTarget, InspectorConfig, InspectorSource, ReviewerConfig, SeverityFilter,
+};
+use crate::emit::EmitContext;
 use crate::error::PluginConfigError;
 use crate::inspect::throttle::Throttled;
 use crate::inspect::{self, BuildContext};
@@ -36,6 +39,9 @@ pub struct BuildEnv<'a> {
     pub clock: Arc<dyn Clock>,
     /// The wall clock a vendor's quota counts in.
     pub quota_clock: Arc<dyn Clock>,
+    /// The store's delivery log, where an emitter remembers what it did for a report
+    /// (the GitHub issue it opened). `None`: such emitters refuse to build.
+    pub deliveries: Option<Arc<dyn DeliveryLog>>,
 }
 
 /// Builds the `index`th inspector (a built-in or a command), with its type filter, its
@@ -182,21 +188,74 @@ pub fn reviewers(config: &ReviewerConfig) -> Result<Vec<Arc<dyn Reviewer>>, Plug
     Ok(reviewers)
 }
 
-/// Builds the `index`th emitter, resolving a secret URL and secret headers. An error
-/// about a URL read from a secret never shows the URL.
+/// Builds the `index`th emitter, resolving a secret URL and secret headers, with its
+/// severity filter in front. An error about a URL read from a secret never shows the URL.
 pub async fn emitter(
+    config: &EmitterConfig,
+    index: usize,
+    env: &BuildEnv<'_>,
+) -> Result<Arc<dyn Emitter>, PluginConfigError> {
+    let inner = unfiltered(config, index, env).await?;
+    if config.filter.is_all() {
+        return Ok(inner);
+    }
+    Ok(Arc::new(Filtered {
+        inner,
+        filter: config.filter.clone(),
+    }))
+}
+
+/// Only the verdicts the table's filter passes (and the downgrade after one it passed).
+struct Filtered {
+    inner: Arc<dyn Emitter>,
+    filter: SeverityFilter,
+}
+
+#[async_trait]
+impl Emitter for Filtered {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn wants(&self, report: &Report) -> bool {
+        self.filter.wants(report) && self.inner.wants(report)
+    }
+    async fn emit(&self, report: &Report, attempt: u32) -> Result<(), PluginError> {
+        self.inner.emit(report, attempt).await
+    }
+}
+
+async fn unfiltered(
     config: &EmitterConfig,
     index: usize,
     env: &BuildEnv<'_>,
 ) -> Result<Arc<dyn Emitter>, PluginConfigError> {
     let key = format!("emitter[{index}]");
     Ok(match &config.target {
+        EmitterTarget::Builtin { kind, table } => {
+            let ctx = EmitContext {
+                base: BuildContext {
+                    name: &config.name,
+                    key: &key,
+                    timeout: config.timeout,
+                    secrets: env.secrets,
+                    base_dir: env.base_dir,
+                },
+                deliveries: env.deliveries.clone(),
+                clock: env.clock.clone(),
+            };
+            crate::emit::build(*kind, table, &ctx).await?
+        }
         EmitterTarget::Command(argv) => Arc::new(CommandEmitter::new(
             config.name.clone(),
             argv.clone(),
             config.timeout,
         )?),
-        EmitterTarget::Url { url, headers } => {
+        // The webhook engineer wires `signing_secret` into WebhookEmitter.
+        EmitterTarget::Url {
+            url,
+            headers,
+            signing_secret: _,
+        } => {
             let value = url.resolve(env.secrets, &format!("{key}.url")).await?;
             let mut resolved = Vec::with_capacity(headers.len());
             for (name, v) in headers {

@@ -23,7 +23,7 @@ pub mod inspector;
 pub mod reviewer;
 pub mod source;
 
-pub use emitter::{EmitterConfig, EmitterTarget};
+pub use emitter::{EmitterConfig, EmitterKind, EmitterTarget, SeverityFilter};
 pub use inspector::{BuiltinKind, InspectorConfig, InspectorSource};
 pub use reviewer::ReviewerConfig;
 pub use source::{check_name, Source};
@@ -103,17 +103,17 @@ pub struct RawReviewer {
     timeout: Option<String>,
 }
 
-/// One `[[emitter]]` table as written.
+/// The target keys of an `[[emitter]]` table without a `kind` (or `kind = "webhook"`),
+/// as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEmitter {
-    name: String,
+pub struct RawTarget {
     command: Option<CommandLine>,
     url: Option<MaybeSecret>,
     file: Option<PathBuf>,
     #[serde(default)]
     headers: BTreeMap<String, MaybeSecret>,
-    timeout: Option<String>,
+    signing_secret: Option<crate::secret::SecretRef>,
 }
 
 /// The three plugin sections as written; a runtime's own file shape embeds them.
@@ -124,9 +124,9 @@ pub struct RawPlugins {
     pub inspector: Vec<toml::Table>,
     /// `[reviewer]`.
     pub reviewer: Option<RawReviewer>,
-    /// `[[emitter]]` tables.
+    /// `[[emitter]]` tables: read key by key, since a built-in's keys depend on its `kind`.
     #[serde(default)]
-    pub emitter: Vec<RawEmitter>,
+    pub emitter: Vec<toml::Table>,
 }
 
 /// The plugin sections, checked, with paths resolved.
@@ -194,14 +194,31 @@ impl PluginsConfig {
             }
         }
         for e in &self.emitters {
-            if let EmitterTarget::Url { url, headers } = &e.target {
-                for v in std::iter::once(url).chain(headers.iter().map(|(_, v)| v)) {
-                    if let MaybeSecret::Secret(r) = v {
+            match &e.target {
+                EmitterTarget::Url {
+                    url,
+                    headers,
+                    signing_secret,
+                } => {
+                    let references = std::iter::once(url)
+                        .chain(headers.iter().map(|(_, v)| v))
+                        .filter_map(|v| match v {
+                            MaybeSecret::Secret(r) => Some(r),
+                            MaybeSecret::Plain(_) => None,
+                        })
+                        .chain(signing_secret);
+                    for r in references {
                         if let Some(id) = r.secrets_manager_id() {
                             add(id);
                         }
                     }
                 }
+                EmitterTarget::Builtin { table, .. } => {
+                    for id in inspector::secret_ids(table) {
+                        add(&id);
+                    }
+                }
+                EmitterTarget::Command(_) | EmitterTarget::File(_) => {}
             }
         }
         ids

@@ -365,7 +365,7 @@ pub fn bounded(text: &str, max: usize) -> String {
 
 /// Replaces the value of every sensitive header in `message` (in case a vendor or the
 /// network stack echoes it).
-fn redact(message: &str, headers: &HeaderMap) -> String {
+pub(crate) fn redact(message: &str, headers: &HeaderMap) -> String {
     let mut out = message.to_string();
     for value in headers.values().filter(|v| v.is_sensitive()) {
         if let Ok(text) = value.to_str() {
