@@ -34,5 +34,6 @@ pub use command_inspector::{CommandInspector, MAX_INSPECTOR_OUTPUT};
 pub use command_reviewer::{CommandReviewer, MAX_REVIEWER_OUTPUT};
 pub use error::PluginConfigError;
 pub use json_lines::{JsonLinesEmitter, JsonLinesTarget};
+pub use output::{inspection_from_output, review_from_output};
 pub use rego::{RegoReviewer, DEFAULT_REGO_TIMEOUT, RESULT_RULE};
 pub use webhook::WebhookEmitter;

@@ -6,7 +6,9 @@ use alertresponder_core::{PluginError, ReportResult, Severity};
 use serde_json::Value;
 
 /// Parses an inspector's standard output; nothing, `{}` or `null` is an empty inspection.
-pub(crate) fn inspection_from_output(out: &[u8]) -> Result<Inspection, PluginError> {
+/// Any other answer that is not the documented JSON is `InvalidOutput` naming the field.
+/// Public as the entry point of the `inspector_answer` fuzz target (`fuzz/`).
+pub fn inspection_from_output(out: &[u8]) -> Result<Inspection, PluginError> {
     let Some(value) = json_output(out)? else {
         return Ok(Inspection::default());
     };
@@ -33,7 +35,8 @@ pub(crate) fn inspection_from_output(out: &[u8]) -> Result<Inspection, PluginErr
 }
 
 /// Parses a reviewer's standard output; nothing, `{}` or `null` is no decision.
-pub(crate) fn review_from_output(out: &[u8]) -> Result<Option<ReportResult>, PluginError> {
+/// Public as the entry point of the `reviewer_answer` fuzz target (`fuzz/`).
+pub fn review_from_output(out: &[u8]) -> Result<Option<ReportResult>, PluginError> {
     json_output(out)?.map(|v| review_from_value(&v)).transpose()
 }
 

@@ -92,3 +92,128 @@ impl SecretResolver for EnvSecret {
         }
     }
 }
+
+/// The report the emitters' pictures (`docs/emitters/*`) are rendered from: a GuardDuty
+/// SSH brute-force finding on an instance, two inspector findings and one inspection
+/// rate limited, re-reviewed from unclassified to urgent (version 2, two alerts).
+pub fn guardduty_report() -> Report {
+    let remote = Attribute {
+        attr_type: "ipaddr".into(),
+        key: "remote address".into(),
+        value: "198.51.100.23".into(),
+        context: vec!["remote".into()],
+        timestamp: None,
+    };
+    let instance = Attribute {
+        attr_type: "instance_id".into(),
+        key: "instance".into(),
+        value: "i-0abc12345def67890".into(),
+        context: vec!["local".into()],
+        timestamp: None,
+    };
+    let private = Attribute {
+        attr_type: "ipaddr".into(),
+        key: "private address".into(),
+        value: "10.0.1.17".into(),
+        context: vec!["local".into()],
+        timestamp: None,
+    };
+    let discovered = Attribute {
+        attr_type: "domain".into(),
+        key: "reverse DNS".into(),
+        value: "scanner-23.hosting.example".into(),
+        context: vec!["remote".into()],
+        timestamp: None,
+    };
+    let alert = |minutes: i64| Alert {
+        detector: "guardduty".into(),
+        rule_name: "198.51.100.23 is performing SSH brute force attacks against \
+                    i-0abc12345def67890."
+            .into(),
+        rule_id: "UnauthorizedAccess:EC2/SSHBruteForce".into(),
+        alert_key: "i-0abc12345def67890".into(),
+        description: "198.51.100.23 is performing SSH brute force attacks against \
+                      i-0abc12345def67890. Brute force attacks are used to gain \
+                      unauthorized access to your instance by guessing the SSH password."
+            .into(),
+        timestamp: t0() + chrono::Duration::minutes(minutes),
+        attributes: vec![remote.clone(), instance.clone(), private.clone()],
+        body: None,
+    };
+    let id = "7d1f5c2e-3b9a-4c8e-9f10-2a6b8c4d0e51";
+    let section = |author: &str, content: serde_json::Value| ReportSection {
+        report_id: id.into(),
+        author: author.into(),
+        attribute: remote.clone(),
+        section_type: "host".into(),
+        content,
+    };
+    Report {
+        id: id.into(),
+        alerts: vec![alert(0), alert(12)],
+        attributes: vec![remote.clone(), instance, private, discovered],
+        sections: vec![
+            section(
+                "abuseipdb",
+                serde_json::json!({
+                    "ipaddr": ["198.51.100.23"],
+                    "country": ["NL"],
+                    "owner": ["Example Hosting B.V."],
+                }),
+            ),
+            section(
+                "geoip",
+                serde_json::json!({
+                    "country": ["NL"],
+                    "as_owner": ["AS64500 Example Hosting B.V."],
+                }),
+            ),
+        ],
+        result: ReportResult {
+            severity: Severity::Urgent,
+            reason: "SSH brute force from an address with 1,423 abuse reports; \
+                     the instance accepts password logins"
+                .into(),
+        },
+        status: ReportStatus::Published,
+        created_at: t0(),
+        version: 2,
+        previous_result: Some(ReportResult {
+            severity: Severity::Unclassified,
+            reason: "no reviewer decided".into(),
+        }),
+        inspections: vec![InspectionRecord {
+            inspector: "virustotal".into(),
+            attribute: remote,
+            status: InspectionStatus::RateLimited,
+            detail: Some("HTTP 429".into()),
+            at: t0(),
+        }],
+        alert_id: "alert:guardduty:ssh".into(),
+        published_at: Some(t0() + chrono::Duration::minutes(15)),
+        cut: None,
+    }
+}
+
+/// Compares `actual` with the golden file at `path` (relative to the repository root,
+/// e.g. `docs/emitters/slack.json`), failing with both when they differ; with
+/// `UPDATE_GOLDEN=1` in the environment, (re)writes the file instead.
+pub fn golden(path: &str, actual: &str) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&file, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{path}: {e} (run the test with UPDATE_GOLDEN=1 to write it)"));
+    assert!(
+        expected == actual,
+        "{path} differs from what the code renders (UPDATE_GOLDEN=1 rewrites it after review)\n\
+         --- expected\n{expected}\n--- actual\n{actual}"
+    );
+}

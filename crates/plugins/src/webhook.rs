@@ -1,21 +1,46 @@
-//! An emitter that POSTs each published report to an HTTP endpoint.
+//! An emitter that POSTs each published report to an HTTP endpoint, signed when the
+//! table has a `signing_secret`.
+//!
+//! The request: the [`Report`] JSON, `Content-Type: application/json`,
+//! `Idempotency-Key: <report id>:<version>` (the same for every retry of a version, so a
+//! receiver drops duplicates), `X-AlertResponder-Attempt`, the configured headers, and
+//! with a signing secret (as Stripe and Slack sign theirs):
+//!
+//! ```text
+//! X-AlertResponder-Timestamp: 1790000000                      (unix seconds, at sending)
+//! X-AlertResponder-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+//! ```
+//!
+//! A receiver recomputes the HMAC over the timestamp header, a `.` and the raw body
+//! bytes, compares it in constant time, and refuses a timestamp more than
+//! [`WebhookEmitter::SIGNATURE_TOLERANCE`] away from its clock (a captured request
+//! cannot be replayed later); [`WebhookEmitter::verify`] is that check. Each attempt
+//! is signed afresh.
+//!
+//! The answer means what it means for the built-in emitters ([`crate::emit::http`]):
+//! 2xx delivered, 429 waits for `Retry-After`, 408/5xx and network errors are retried,
+//! 3xx (never followed) and other 4xx are rejected. Errors name only the URL's origin:
+//! the path of a webhook URL is often its secret.
 
+use std::fmt;
 use std::time::Duration;
 
 use alertresponder_core::ports::Emitter;
 use alertresponder_core::{PluginError, Report};
 use async_trait::async_trait;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use reqwest::{Client, Url};
+use sha2::Sha256;
 
 use crate::error::PluginConfigError;
-
-/// How much of an error response's body is kept in the error.
-const ERROR_BODY_BYTES: usize = 512;
+use crate::secret::Secret;
 
 /// POSTs the [`Report`] JSON with an `Idempotency-Key` of `<report id>:<version>`, so that
-/// the receiver can drop the duplicates that retries produce.
-#[derive(Debug, Clone)]
+/// the receiver can drop the duplicates that retries produce; signs it when given a
+/// secret (see the module doc).
+#[derive(Clone)]
 pub struct WebhookEmitter {
     name: String,
     url: Url,
@@ -24,9 +49,33 @@ pub struct WebhookEmitter {
     headers: HeaderMap,
     timeout: Duration,
     client: Client,
+    signing_secret: Option<Secret>,
+}
+
+impl fmt::Debug for WebhookEmitter {
+    /// The origin and the header names only: never the URL's path, a header's value
+    /// or the signing secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookEmitter")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("signed", &self.signing_secret.is_some())
+            .finish()
+    }
 }
 
 impl WebhookEmitter {
+    /// The header with the unix time (seconds) the request was signed at.
+    pub const TIMESTAMP_HEADER: &'static str = "x-alertresponder-timestamp";
+    /// The header with the signature, `v1=<hex HMAC-SHA256>`.
+    pub const SIGNATURE_HEADER: &'static str = "x-alertresponder-signature";
+    /// The shortest signing secret accepted, in bytes (`openssl rand -hex 32` gives 64).
+    pub const MIN_SIGNING_SECRET_BYTES: usize = 16;
+    /// How far a receiver should let a signature's timestamp be from its clock.
+    pub const SIGNATURE_TOLERANCE: Duration = Duration::from_secs(300);
+
     /// An emitter posting to the http(s) `url` with the extra `headers` (e.g. `Authorization`).
     pub fn new(
         name: impl Into<String>,
@@ -73,8 +122,107 @@ impl WebhookEmitter {
             headers: map,
             timeout,
             client,
+            signing_secret: None,
         })
     }
+
+    /// Signs every request with `secret` (its UTF-8 bytes are the HMAC key). `key` is
+    /// the configuration key that named it (`emitter[1].signing_secret`), for the error
+    /// when it is shorter than [`Self::MIN_SIGNING_SECRET_BYTES`]; the error never shows it.
+    pub fn with_signing_secret(
+        mut self,
+        secret: Secret,
+        key: &str,
+    ) -> Result<Self, PluginConfigError> {
+        if secret.expose().len() < Self::MIN_SIGNING_SECRET_BYTES {
+            return Err(PluginConfigError::Invalid {
+                key: key.to_string(),
+                message: format!(
+                    "the signing secret is shorter than {} bytes: use a random one, \
+                     e.g. `openssl rand -hex 32`",
+                    Self::MIN_SIGNING_SECRET_BYTES
+                ),
+            });
+        }
+        self.signing_secret = Some(secret);
+        Ok(self)
+    }
+
+    /// The `X-AlertResponder-Signature` value of `body` sent at `timestamp` (unix
+    /// seconds): `v1=` and the hex HMAC-SHA256 of `"<timestamp>.<body>"` keyed by `secret`.
+    pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+        format!(
+            "v1={}",
+            hex::encode(
+                mac(secret, &timestamp.to_string(), body)
+                    .finalize()
+                    .into_bytes()
+            )
+        )
+    }
+
+    /// What a receiver checks: `timestamp` (the header, unix seconds) is within
+    /// `tolerance` of `now`, and `signature` (the header, `v1=<hex>`) is the HMAC of
+    /// `"<timestamp>.<body>"` — compared in constant time.
+    pub fn verify(
+        secret: &[u8],
+        timestamp: &str,
+        signature: &str,
+        body: &[u8],
+        now: i64,
+        tolerance: Duration,
+    ) -> bool {
+        // The HMAC covers the header as sent: digits only, no sign, no spaces.
+        if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let Ok(at) = timestamp.parse::<i64>() else {
+            return false;
+        };
+        let within = now
+            .checked_sub(at)
+            .map(i64::unsigned_abs)
+            .is_some_and(|d| d <= tolerance.as_secs());
+        let Some(Ok(sent)) = signature.trim().strip_prefix("v1=").map(hex::decode) else {
+            return false;
+        };
+        within && mac(secret, timestamp, body).verify_slice(&sent).is_ok()
+    }
+
+    /// The timestamp and signature headers of `body` sent at `now`, when signing.
+    fn signature_headers(
+        &self,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, PluginError> {
+        let Some(secret) = &self.signing_secret else {
+            return Ok(Vec::new());
+        };
+        let bad = |e: reqwest::header::InvalidHeaderValue| {
+            PluginError::Failed(format!("cannot write the signature headers: {e}"))
+        };
+        let timestamp = HeaderValue::from_str(&now.to_string()).map_err(bad)?;
+        let mut signature =
+            HeaderValue::from_str(&Self::signature(secret.expose().as_bytes(), now, body))
+                .map_err(bad)?;
+        // A valid signature is a credential until its timestamp expires.
+        signature.set_sensitive(true);
+        Ok(vec![
+            (HeaderName::from_static(Self::TIMESTAMP_HEADER), timestamp),
+            (HeaderName::from_static(Self::SIGNATURE_HEADER), signature),
+        ])
+    }
+}
+
+/// The HMAC-SHA256 of `"<timestamp>.<body>"` keyed by `secret`.
+fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    // An HMAC takes a key of any length (a long one is hashed first): this never fails.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
 }
 
 #[async_trait]
@@ -104,43 +252,25 @@ impl Emitter for WebhookEmitter {
                 .map_err(|e| PluginError::Failed(format!("invalid {key} header: {e}")))?;
             headers.insert(HeaderName::from_static(key), value);
         }
-        let sent = self
+        for (key, value) in self.signature_headers(&body, Utc::now().timestamp())? {
+            headers.insert(key, value);
+        }
+        let request = self
             .client
             .post(self.url.clone())
             .headers(headers)
             .body(body)
-            .send()
-            .await;
-        let mut response = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Err(PluginError::TimedOut(self.timeout)),
-            Err(e) => {
-                return Err(PluginError::Failed(format!(
-                    "POST to {} failed: {}",
+            .build()
+            .map_err(|e| {
+                PluginError::Failed(format!(
+                    "{}: cannot build the request: {}",
                     self.origin,
                     error_chain(&e.without_url())
-                )))
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let mut body = Vec::new();
-        // The body is only a hint: stop at the bound, and a read error ends it.
-        while body.len() < ERROR_BODY_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        body.truncate(ERROR_BODY_BYTES);
-        Err(PluginError::Failed(format!(
-            "HTTP {} from {}: {}",
-            status.as_u16(),
-            self.origin,
-            String::from_utf8_lossy(&body).trim()
-        )))
+                ))
+            })?;
+        crate::emit::http::send(&self.client, request, &self.origin, self.timeout)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -158,11 +288,15 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use wiremock::matchers::{body_json, header, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use std::sync::Arc;
+
+    use wiremock::matchers::{body_json, header, header_exists, method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
     use super::*;
     use crate::test_support::report;
+
+    const SIGNING: &str = "whsec_0123456789abcdef";
 
     fn emitter(server: &MockServer, timeout: Duration) -> WebhookEmitter {
         let headers = vec![("Authorization".into(), "Bearer s3cret".into())];
@@ -173,6 +307,45 @@ mod tests {
             timeout,
         )
         .unwrap()
+    }
+
+    fn signed(server: &MockServer) -> WebhookEmitter {
+        emitter(server, Duration::from_secs(5))
+            .with_signing_secret(Secret::new(SIGNING), "emitter[0].signing_secret")
+            .unwrap()
+    }
+
+    /// A receiver's check of one request, from what it received only.
+    fn receiver_verifies(request: &Request, secret: &str) -> bool {
+        let text = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let timestamp = text(WebhookEmitter::TIMESTAMP_HEADER);
+        let signature = text(WebhookEmitter::SIGNATURE_HEADER);
+        // Recomputed here as a receiver would, not with the emitter's own code.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(&request.body);
+        let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        let now = Utc::now().timestamp();
+        let fresh = timestamp.parse::<i64>().is_ok_and(|t| {
+            (now - t).unsigned_abs() <= WebhookEmitter::SIGNATURE_TOLERANCE.as_secs()
+        });
+        fresh
+            && signature == expected
+            && WebhookEmitter::verify(
+                secret.as_bytes(),
+                &timestamp,
+                &signature,
+                &request.body,
+                now,
+                WebhookEmitter::SIGNATURE_TOLERANCE,
+            )
     }
 
     #[tokio::test]
@@ -203,6 +376,211 @@ mod tests {
         );
         let received: Report = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(received, sent);
+        // Unsigned without a secret.
+        assert!(requests[0]
+            .headers
+            .get(WebhookEmitter::SIGNATURE_HEADER)
+            .is_none());
+        assert!(requests[0]
+            .headers
+            .get(WebhookEmitter::TIMESTAMP_HEADER)
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_signed_webhook_is_verified_by_a_receiver_from_the_request_alone() {
+        let server = MockServer::start().await;
+        let sent = report("rep-1", 2, "test", "192.0.2.1");
+        Mock::given(method("POST"))
+            .and(path("/hooks/alerts"))
+            .and(header("idempotency-key", "rep-1:2"))
+            .and(header_exists(WebhookEmitter::TIMESTAMP_HEADER))
+            .and(header_exists(WebhookEmitter::SIGNATURE_HEADER))
+            .and(body_json(&sent))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let hook = signed(&server);
+        hook.emit(&sent, 0).await.unwrap();
+        hook.emit(&sent, 1).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        for request in &requests {
+            assert!(receiver_verifies(request, SIGNING));
+            // The wrong secret, a changed body or a changed timestamp fails.
+            assert!(!receiver_verifies(request, "whsec_another_secret_000"));
+            let mut tampered = request.clone();
+            tampered.body.extend_from_slice(b" ");
+            assert!(!receiver_verifies(&tampered, SIGNING));
+            let ts = request.headers[WebhookEmitter::TIMESTAMP_HEADER]
+                .to_str()
+                .unwrap();
+            let sig = request.headers[WebhookEmitter::SIGNATURE_HEADER]
+                .to_str()
+                .unwrap();
+            let t: i64 = ts.parse().unwrap();
+            let body = &request.body;
+            let key = SIGNING.as_bytes();
+            assert!(!WebhookEmitter::verify(
+                key,
+                &(t - 1).to_string(),
+                sig,
+                body,
+                t,
+                WebhookEmitter::SIGNATURE_TOLERANCE
+            ));
+            // Too old, or from the future, is refused however valid.
+            assert!(!WebhookEmitter::verify(
+                key,
+                ts,
+                sig,
+                body,
+                t + 301,
+                WebhookEmitter::SIGNATURE_TOLERANCE
+            ));
+            assert!(!WebhookEmitter::verify(
+                key,
+                ts,
+                sig,
+                body,
+                t - 301,
+                WebhookEmitter::SIGNATURE_TOLERANCE
+            ));
+            assert!(WebhookEmitter::verify(
+                key,
+                ts,
+                sig,
+                body,
+                t + 300,
+                WebhookEmitter::SIGNATURE_TOLERANCE
+            ));
+        }
+        // A retry keeps its Idempotency-Key and is signed afresh.
+        assert_eq!(requests[1].headers["x-alertresponder-attempt"], "1");
+    }
+
+    #[test]
+    fn the_signature_matches_one_computed_independently() {
+        // python3: hmac.new(b"whsec_0123456789abcdef",
+        //   b'1790000000.{"id":"rep-1","version":2}', hashlib.sha256).hexdigest()
+        let body = br#"{"id":"rep-1","version":2}"#;
+        let expected = "v1=9f11d5186ffe459752c9a21d178076225b8f741692aaff15e08ab75201872e01";
+        assert_eq!(
+            WebhookEmitter::signature(SIGNING.as_bytes(), 1_790_000_000, body),
+            expected
+        );
+        let key = SIGNING.as_bytes();
+        let tolerance = WebhookEmitter::SIGNATURE_TOLERANCE;
+        assert!(WebhookEmitter::verify(
+            key,
+            "1790000000",
+            expected,
+            body,
+            1_790_000_100,
+            tolerance
+        ));
+        for (ts, sig) in [
+            (
+                "1790000000",
+                "9f11d5186ffe459752c9a21d178076225b8f741692aaff15e08ab75201872e01",
+            ),
+            ("1790000000", "v1=zz"),
+            ("1790000000", "v1="),
+            ("soon", expected),
+            ("", expected),
+            ("+1790000000", expected),
+            ("01790000000", expected),
+            (" 1790000000", expected),
+        ] {
+            assert!(
+                !WebhookEmitter::verify(key, ts, sig, body, 1_790_000_000, tolerance),
+                "{ts} {sig}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_signing_secret_is_refused_and_the_secret_is_never_shown() {
+        let hook = WebhookEmitter::new(
+            "hook",
+            "https://hooks.example.com/T000/secret-path",
+            vec![("Authorization".into(), "Bearer s3cret".into())],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let e = hook
+            .clone()
+            .with_signing_secret(Secret::new("short-k3y"), "emitter[2].signing_secret")
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("emitter[2].signing_secret: "), "{text}");
+        assert!(!text.contains("short-k3y"), "{text}");
+        let hook = hook
+            .with_signing_secret(Secret::new(SIGNING), "emitter[2].signing_secret")
+            .unwrap();
+        let debug = format!("{hook:?}");
+        for secret in [SIGNING, "s3cret", "secret-path", "T000"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("https://hooks.example.com") && debug.contains("signed: true"));
+    }
+
+    /// The `index`th emitter of `toml`, built as both runtimes build it.
+    async fn configured(toml: &str) -> Result<Arc<dyn Emitter>, PluginConfigError> {
+        use crate::config::build::{emitter, BuildEnv};
+        use crate::config::{PluginsConfig, Runtime, Source};
+        use alertresponder_core::ports::SystemClock;
+        let path = std::path::Path::new("/etc/ar/alertresponder.toml");
+        let config = PluginsConfig::from_toml(toml, &Source::new(path), Runtime::Embedded).unwrap();
+        let secrets = crate::test_support::EnvSecret {
+            name: "HOOK_SIGNING_KEY",
+            value: SIGNING,
+        };
+        let env = BuildEnv {
+            secrets: &secrets,
+            base_dir: std::path::Path::new("/etc/ar"),
+            cache: None,
+            limiter: None,
+            clock: Arc::new(SystemClock),
+            quota_clock: Arc::new(SystemClock),
+            deliveries: None,
+        };
+        emitter(&config.emitters[0], 0, &env).await
+    }
+
+    #[tokio::test]
+    async fn the_configured_signing_secret_signs_every_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/in"))
+            .and(header_exists(WebhookEmitter::SIGNATURE_HEADER))
+            .respond_with(ResponseTemplate::new(202))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let hook = configured(&format!(
+            "[[emitter]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/in\"\n\
+             signing_secret = {{ env = \"HOOK_SIGNING_KEY\" }}",
+            server.uri()
+        ))
+        .await
+        .unwrap();
+        hook.emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+            .await
+            .unwrap();
+        let requests = server.received_requests().await.unwrap();
+        assert!(receiver_verifies(&requests[0], SIGNING));
+        let missing = configured(
+            "[[emitter]]\nname = \"hook\"\nurl = \"https://h.example/in\"\n\
+             signing_secret = { env = \"HOOK_KEY_NOT_SET_ANYWHERE\" }",
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(&missing, PluginConfigError::Secret { key, .. } if key == "emitter[0].signing_secret"),
+            "{missing:?}"
+        );
     }
 
     #[tokio::test]
@@ -218,12 +596,62 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            PluginError::Failed(format!("HTTP 500 from {}: database is down", server.uri()))
+            PluginError::Failed(format!("{}: HTTP 500: database is down", server.uri()))
         );
+        assert!(err.is_retryable());
     }
 
     #[tokio::test]
-    async fn webhook_error_body_is_cut_to_512_bytes() {
+    async fn webhook_answers_mean_what_they_mean_for_the_built_ins() {
+        let cases = [
+            (
+                ResponseTemplate::new(429).insert_header("retry-after", "12"),
+                "rate limited",
+            ),
+            (ResponseTemplate::new(503), "failed"),
+            (ResponseTemplate::new(408), "failed"),
+            (
+                ResponseTemplate::new(400).set_body_string("bad"),
+                "rejected",
+            ),
+            (ResponseTemplate::new(410), "rejected"),
+            (
+                ResponseTemplate::new(302).insert_header("location", "https://evil.example/x"),
+                "rejected",
+            ),
+        ];
+        for (template, outcome) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/hooks/alerts"))
+                .respond_with(template)
+                .expect(1)
+                .mount(&server)
+                .await;
+            let signed = signed(&server);
+            let err = signed
+                .emit(&report("rep-1", 1, "test", "192.0.2.1"), 0)
+                .await
+                .unwrap_err();
+            match outcome {
+                "rate limited" => assert_eq!(
+                    err,
+                    PluginError::RateLimited {
+                        retry_after: Some(Duration::from_secs(12))
+                    }
+                ),
+                "failed" => assert!(matches!(err, PluginError::Failed(_)) && err.is_retryable()),
+                _ => assert!(matches!(err, PluginError::Rejected(_)) && !err.is_retryable()),
+            }
+            let text = format!("{err} {err:?}");
+            for secret in [SIGNING, "s3cret", "/hooks/alerts"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn webhook_error_body_is_cut() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(503).set_body_string("e".repeat(100_000)))
@@ -236,10 +664,10 @@ mod tests {
         let PluginError::Failed(message) = err else {
             panic!("expected a failure, got {err:?}");
         };
-        assert!(message.starts_with("HTTP 503 from "), "{message}");
-        assert!(
-            message.ends_with(&format!(": {}", "e".repeat(512))),
-            "{message}"
+        let cut = crate::emit::http::ERROR_BODY_CHARS;
+        assert_eq!(
+            message,
+            format!("{}: HTTP 503: {}…", server.uri(), "e".repeat(cut))
         );
     }
 
@@ -275,7 +703,7 @@ mod tests {
             panic!("expected a failure, got {err:?}");
         };
         assert!(
-            message.starts_with(&format!("POST to http://127.0.0.1:{port} failed")),
+            message.starts_with(&format!("http://127.0.0.1:{port}: ")),
             "{message}"
         );
         assert!(!message.contains("secret-token"), "{message}");

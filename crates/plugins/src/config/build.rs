@@ -242,6 +242,7 @@ async fn unfiltered(
                 },
                 deliveries: env.deliveries.clone(),
                 clock: env.clock.clone(),
+                filter: config.filter.clone(),
             };
             crate::emit::build(*kind, table, &ctx).await?
         }
@@ -250,11 +251,10 @@ async fn unfiltered(
             argv.clone(),
             config.timeout,
         )?),
-        // The webhook engineer wires `signing_secret` into WebhookEmitter.
         EmitterTarget::Url {
             url,
             headers,
-            signing_secret: _,
+            signing_secret,
         } => {
             let value = url.resolve(env.secrets, &format!("{key}.url")).await?;
             let mut resolved = Vec::with_capacity(headers.len());
@@ -264,13 +264,17 @@ async fn unfiltered(
                     .await?;
                 resolved.push((name.clone(), h.expose().to_string()));
             }
-            WebhookEmitter::new(
+            let signing_key = format!("{key}.signing_secret");
+            let signing = match signing_secret {
+                Some(r) => Some(env.secrets.resolve(r, &signing_key).await?),
+                None => None,
+            };
+            let hook = WebhookEmitter::new(
                 config.name.clone(),
                 value.expose(),
                 resolved,
                 config.timeout,
             )
-            .map(|e| Arc::new(e) as Arc<dyn Emitter>)
             .map_err(|e| match (url, e) {
                 (MaybeSecret::Secret(r), PluginConfigError::InvalidUrl { .. }) => {
                     PluginConfigError::Invalid {
@@ -279,7 +283,11 @@ async fn unfiltered(
                     }
                 }
                 (_, e) => e,
-            })?
+            })?;
+            match signing {
+                Some(secret) => Arc::new(hook.with_signing_secret(secret, &signing_key)?),
+                None => Arc::new(hook),
+            }
         }
         EmitterTarget::File(path) if path.as_os_str() == "-" => Arc::new(JsonLinesEmitter::new(
             config.name.clone(),

@@ -10,7 +10,7 @@
 
 use alertresponder_core::model::{InspectionStatus, Report, Severity};
 use alertresponder_core::render;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The most attributes listed.
 pub const MAX_ATTRIBUTES: usize = 20;
@@ -193,11 +193,18 @@ impl Digest {
     }
 }
 
+/// What a report ID keeps as is in a link: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A link to the report from a `report_url` template: `{id}` replaced by the report ID,
 /// percent-encoded (an ID is a UUID, but a template must not trust that), `{version}`
 /// by the version.
 pub fn report_link(template: &str, report_id: &str, version: u32) -> String {
-    let id = utf8_percent_encode(report_id, NON_ALPHANUMERIC).to_string();
+    let id = utf8_percent_encode(report_id, UNRESERVED).to_string();
     template
         .replace("{id}", &id)
         .replace("{version}", &version.to_string())
@@ -294,8 +301,8 @@ mod tests {
     #[test]
     fn a_report_link_encodes_the_id() {
         assert_eq!(
-            report_link("https://ar.example/reports/{id}?v={version}", "a/b c", 2),
-            "https://ar.example/reports/a%2Fb%20c?v=2"
+            report_link("https://ar.example/reports/{id}?v={version}", "a/b c-1", 2),
+            "https://ar.example/reports/a%2Fb%20c-1?v=2"
         );
         assert!(check_report_url("https://ar.example/reports/{id}").is_ok());
         assert!(check_report_url("https://ar.example/reports/").is_err());

@@ -21,7 +21,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, Request, StatusCode};
 use serde_json::Value;
 
-use crate::inspect::http::{bounded, redact, retry_after_of};
+use crate::inspect::http::{excerpt, redact, retry_after_of};
 use crate::webhook::error_chain;
 
 /// The most of a successful answer read.
@@ -124,7 +124,7 @@ pub async fn send(
     let message = redacted(format!(
         "{shown}: HTTP {}: {}",
         status.as_u16(),
-        bounded(String::from_utf8_lossy(&body).trim(), ERROR_BODY_CHARS)
+        excerpt(String::from_utf8_lossy(&body).trim(), &sensitive, ERROR_BODY_CHARS)
     ));
     if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         Err(PluginError::Failed(message))

@@ -234,7 +234,7 @@ pub async fn get_json(
             &format!(
                 "HTTP {} from {shown}: {}",
                 status.as_u16(),
-                bounded(&message, MESSAGE_CHARS)
+                excerpt(&message, headers, MESSAGE_CHARS)
             ),
             headers,
         )));
@@ -361,6 +361,13 @@ pub fn bounded(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
     }
+}
+
+/// At most `max` characters of an answer's `text` (with `…` when cut), every sensitive
+/// header value of `headers` replaced first: cut first, an echoed credential could be
+/// left in part, where [`redact`] no longer finds it.
+pub(crate) fn excerpt(text: &str, headers: &HeaderMap, max: usize) -> String {
+    bounded(&redact(text, headers), max)
 }
 
 /// Replaces the value of every sensitive header in `message` (in case a vendor or the
@@ -491,6 +498,20 @@ mod tests {
             let e = with_segments(&b, &["api", value]).unwrap_err();
             assert!(matches!(e, PluginError::Skipped(_)), "{value}: {e:?}");
         }
+    }
+
+    #[test]
+    fn an_echoed_key_cut_by_the_bound_leaves_no_piece_of_it() {
+        let mut sent = HeaderMap::new();
+        let mut key = HeaderValue::from_static("k3y-0123456789abcdef");
+        key.set_sensitive(true);
+        sent.insert("x-apikey", key);
+        // The key straddles the bound: cut first, its first half would be shown.
+        let answer = format!("{}k3y-0123456789abcdef tail", "x".repeat(10));
+        let shown = excerpt(&answer, &sent, 20);
+        assert_eq!(shown, "xxxxxxxxxx*** tail");
+        assert_eq!(excerpt(&answer, &sent, 12), "xxxxxxxxxx**…");
+        assert!(!bounded(&answer, 20).contains("***"), "the order matters");
     }
 
     #[test]
