@@ -87,6 +87,7 @@ impl Fixture {
 
 alertresponder_core::contract_tests!(serial_fixture().await, |f| &f.store);
 alertresponder_core::cache_contract_tests!(serial_fixture().await, |f| &f.store);
+alertresponder_core::delivery_contract_tests!(fixture().await, |f| &f.store);
 
 // --- What only DynamoDB shows ------------------------------------------------------
 
@@ -117,6 +118,11 @@ async fn every_item_has_a_ttl_and_an_error_put_twice_is_one_item() {
         .unwrap();
     store.put_error(&error_record("e1", 0)).await.unwrap();
     store.put_error(&error_record("e1", 5)).await.unwrap();
+    store.record_delivery(&id, 1, "slack", t(2)).await.unwrap();
+    store
+        .remember(&id, "github", &json!({"issue": 7}))
+        .await
+        .unwrap();
 
     let now = Utc::now().timestamp();
     let ttl = TTL.as_secs() as i64;
@@ -125,8 +131,12 @@ async fn every_item_has_a_ttl_and_an_error_put_twice_is_one_item() {
     assert_eq!(errors.len(), 1, "the retry's record replaced the first");
     items.extend(errors);
     // 2 open reports, 2 metas, 3 alerts, 2 mentions (one per report), an attribute,
-    // a section, an inspection, a published version and an error.
-    assert_eq!(items.len(), 2 + 2 + 3 + 2 + 1 + 1 + 1 + 1 + 1, "{items:#?}");
+    // a section, an inspection, a published version, an error, a delivery and a memo.
+    assert_eq!(
+        items.len(),
+        2 + 2 + 3 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
+        "{items:#?}"
+    );
     for item in &items {
         let key = format!("{:?} {:?}", item[PK], item[SK]);
         let Some(AttributeValue::N(at)) = item.get(TTL_ATTRIBUTE) else {
@@ -221,6 +231,40 @@ async fn a_joining_alert_writes_its_own_items_only_never_the_meta() {
             attributes: 0
         })
     );
+}
+
+#[tokio::test]
+async fn deliveries_and_memos_live_in_the_reports_partition_and_change_nothing_it_loads() {
+    let f = fixture().await;
+    let store = &f.store;
+    let id = admitted(store, "alert:a", "m0", &alert("r", &["10.0.0.1"]), t(0))
+        .await
+        .meta
+        .id;
+    let loaded = store.load_report(&id).await.unwrap();
+    let counts = store.report_counts(&id).await.unwrap();
+    store.record_delivery(&id, 1, "gh#1", t(5)).await.unwrap();
+    store.record_delivery(&id, 10, "a", t(6)).await.unwrap();
+    store
+        .remember(&id, "gh#1", &json!({"issue": 3}))
+        .await
+        .unwrap();
+    let items = partition(&f, &id).await;
+    let delivery = &items["delivery#0000000001#gh#1"];
+    assert_eq!(delivery["emitter"].as_s().unwrap(), "gh#1");
+    assert_eq!(delivery["version"].as_n().unwrap(), "1");
+    assert!(items.contains_key("memo#gh#1"), "{:?}", items.keys());
+    // Version 10 after version 1: the padded version sorts before the free-text name.
+    let listed: Vec<(u32, String)> = store
+        .deliveries(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.version, d.emitter))
+        .collect();
+    assert_eq!(listed, [(1, "gh#1".to_string()), (10, "a".to_string())]);
+    assert_eq!(store.load_report(&id).await.unwrap(), loaded);
+    assert_eq!(store.report_counts(&id).await.unwrap(), counts);
 }
 
 #[tokio::test]

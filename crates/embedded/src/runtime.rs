@@ -24,6 +24,11 @@ pub const KEEP_DONE_JOBS: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often the real-time loop prunes finished jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// The longest `Retry-After` a retry honours. A target asking for more (a day-long
+/// rate limit, a misconfigured proxy) is tried again after an hour, and keeps its
+/// tries: a job is never parked for longer than this on one answer's say-so.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// How failed jobs are retried.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -49,6 +54,16 @@ impl RetryPolicy {
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.max)
+    }
+
+    /// How long to wait before retrying a job whose try `attempt` failed with `error`:
+    /// the backoff, or longer when the target asked for longer (an HTTP 429's
+    /// `Retry-After`, honoured up to [`MAX_RETRY_AFTER`]).
+    pub fn delay(&self, attempt: u32, error: &CoreError) -> Duration {
+        let asked = error
+            .retry_after()
+            .map_or(Duration::ZERO, |d| d.min(MAX_RETRY_AFTER));
+        self.backoff(attempt).max(asked)
     }
 }
 
@@ -111,6 +126,12 @@ impl Runtime {
         self
     }
 
+    /// Retries failed jobs by `retry` instead of [`RetryPolicy::default`].
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Tells `observer` of every finished job.
     pub fn with_observer(mut self, observer: JobObserver) -> Self {
         self.observer = Some(observer);
@@ -166,8 +187,10 @@ impl Runtime {
                 debug!(job = %name, "job done");
                 self.emit(JobEvent::Done { job });
             }
+            // A target that refused for good (`Rejected`) is not retryable: it fails
+            // at once, below.
             Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
-                let at = self.pipeline.clock.now() + self.retry.backoff(attempt);
+                let at = self.pipeline.clock.now() + self.retry.delay(attempt, &e);
                 warn!(job = %name, attempt, error = %e, "job failed, will retry");
                 self.queue.retry(&name, at, &e.to_string()).await?;
                 self.emit(JobEvent::Retrying {
@@ -319,5 +342,30 @@ mod tests {
         assert_eq!(p.backoff(0), Duration::from_secs(2));
         assert_eq!(p.backoff(1), Duration::from_secs(4));
         assert_eq!(p.backoff(30), Duration::from_secs(300));
+    }
+
+    fn emitter_error(error: alertresponder_core::PluginError) -> CoreError {
+        CoreError::Emitter {
+            name: "slack".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn a_retry_waits_the_longer_of_its_backoff_and_the_targets_retry_after_up_to_an_hour() {
+        let p = RetryPolicy::default();
+        let limited = |secs| {
+            emitter_error(alertresponder_core::PluginError::RateLimited {
+                retry_after: Some(Duration::from_secs(secs)),
+            })
+        };
+        assert_eq!(p.delay(1, &limited(1)), Duration::from_secs(4));
+        assert_eq!(p.delay(1, &limited(90)), Duration::from_secs(90));
+        assert_eq!(p.delay(1, &limited(86_400)), MAX_RETRY_AFTER);
+        let unsaid =
+            emitter_error(alertresponder_core::PluginError::RateLimited { retry_after: None });
+        assert_eq!(p.delay(2, &unsaid), Duration::from_secs(8));
+        let failed = emitter_error(alertresponder_core::PluginError::Failed("503".into()));
+        assert_eq!(p.delay(0, &failed), Duration::from_secs(2));
     }
 }

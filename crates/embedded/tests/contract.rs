@@ -1,5 +1,5 @@
-//! The store contract and the answer-cache and rate-limiter contract
-//! (`alertresponder_core::fixtures::contract`) on SQLite: in memory,
+//! The store contract, the answer-cache and rate-limiter contract and the delivery-log
+//! contract (`alertresponder_core::fixtures::contract`) on SQLite: in memory,
 //! and on a file (WAL, the writer thread's group commit on a real journal).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +9,8 @@ mod in_memory {
 
     alertresponder_core::contract_tests!(SqliteStore::open_in_memory().unwrap());
     alertresponder_core::cache_contract_tests!(SqliteStore::open_in_memory().unwrap());
+    alertresponder_core::delivery_contract_tests!(SqliteStore::open_in_memory().unwrap());
+    alertresponder_core::browse_contract_tests!(SqliteStore::open_in_memory().unwrap());
 }
 
 /// A store on a file of its own, fresh for each test.
@@ -31,4 +33,6 @@ mod on_a_file {
 
     alertresponder_core::contract_tests!(on_a_file(), |f| &f.store);
     alertresponder_core::cache_contract_tests!(on_a_file(), |f| &f.store);
+    alertresponder_core::delivery_contract_tests!(on_a_file(), |f| &f.store);
+    alertresponder_core::browse_contract_tests!(on_a_file(), |f| &f.store);
 }

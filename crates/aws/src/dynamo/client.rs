@@ -1,6 +1,7 @@
 //! The requests every port is made of: a consistent GetItem, BatchGetItem that
 //! retries what DynamoDB leaves unprocessed, a Query over a partition (or a count of
-//! a range of it) page by page, a PutItem only if the key is new, and
+//! a range of it, or the items of a range) page by page, a PutItem only if the key
+//! is new, and
 //! TransactWriteItems whose failed condition is told apart from a lost race.
 
 use std::collections::{HashMap, HashSet};
@@ -255,6 +256,38 @@ impl DynamoStore {
             return Err(AwsError::sdk("dynamodb", "TransactWriteItems", err));
         }
         Ok(Tx::Failed)
+    }
+
+    /// Every item of partition `pk` of the report table whose sort key starts with
+    /// `prefix`, in sort-key order, read consistently, page by page.
+    pub(super) async fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.report_table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb", "Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Every item of a partition of the report table, read consistently, page by page.

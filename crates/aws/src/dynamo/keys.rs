@@ -72,6 +72,21 @@ pub(super) fn published_sk(version: u32) -> String {
     format!("v#{version:010}")
 }
 
+/// Prefix of the sort keys of a report's deliveries (one Query lists them).
+pub(super) const DELIVERY_PREFIX: &str = "delivery#";
+
+/// One version's delivery to one emitter: the fixed-width version first (so that
+/// deliveries sort by version, then emitter name, and a name holding `#` cannot
+/// collide with it).
+pub(super) fn delivery_sk(version: u32, emitter: &str) -> String {
+    format!("{DELIVERY_PREFIX}{version:010}#{emitter}")
+}
+
+/// What an emitter remembers about a report.
+pub(super) fn memo_sk(emitter: &str) -> String {
+    format!("memo#{emitter}")
+}
+
 /// The partition of an error record.
 pub(super) fn error_pk(id: &str) -> String {
     format!("error#{id}")
@@ -107,5 +122,7 @@ mod tests {
         assert_eq!(section_sk("ab", 7, "geo#ip"), "section#ab#000007#geo#ip");
         assert_eq!(published_sk(12), "v#0000000012");
         assert!(published_sk(9) < published_sk(10));
+        assert_eq!(delivery_sk(2, "gh#1"), "delivery#0000000002#gh#1");
+        assert!(delivery_sk(9, "z") < delivery_sk(10, "a"));
     }
 }

@@ -18,6 +18,8 @@
 //! | `report#<report_id>`   | `attr#<attribute hash>`             | a claimed attribute (`json`), `claimer`, `seq` (claim order: the clock in ns), `inspected` (true once its inspection finished) |
 //! | `report#<report_id>`   | `section#<hash>#<index:06>#<author>` | a section (`json`), `first_ns`             |
 //! | `report#<report_id>`   | `inspection#<hash>#<inspector>`     | an inspection record (`json`), `first_ns`   |
+//! | `report#<report_id>`   | `delivery#<version:010>#<emitter>`  | a version delivered to an emitter: `version`, `emitter`, `delivered_at` (the first delivery's; a replay does not move it) |
+//! | `report#<report_id>`   | `memo#<emitter>`                    | what an emitter remembers about the report (`json`, at most `ports::MAX_MEMO_BYTES`: the GitHub issue it opened) |
 //! | `published#<report_id>`| `v#<version:010>`                   | a published version (`report` JSON, or `report_gz` gzipped JSON), `publisher` |
 //! | `answer#<cache key>`   | `answer`                            | an inspector's answer kept across reports (`json`, or `json_gz` gzipped JSON), `expires_ms`; TTL = its expiry |
 //! | `limit#<limit key>`    | `w#<window start ms>`               | a rate window: `calls` granted in it; TTL = the window's end + 1 h |
@@ -39,6 +41,7 @@
 //! | claim (dispatch, inspect) | `attr#`, then the meta's `attribute_count`             | a conditional PutItem, then an UpdateItem `ADD` conditional on the cap (else the `attr#` is deleted); no transaction |
 //! | inspect               | `section#`, `inspection#`, then `inspected` on `attr#`     | UpdateItem each |
 //! | review                | `published#…/v#…`, the meta's `published_version`          | one transaction, conditional on the version before |
+//! | emitter fan-out       | `delivery#…` after a target took a version, `memo#…`       | a PutItem only if the key is new (the first record wins); a PutItem replacing the memo |
 //!
 //! Nothing keeps an alert count: `report_counts` counts the `alert#` and `attr#` items
 //! (a Query with `Select=COUNT` each); the meta's `attribute_count` only gates claims
@@ -56,7 +59,8 @@
 //! records and back, `client` holds the request helpers (consistent reads,
 //! transactions told apart from races, backoff), and one module per port implements
 //! it: `admit`, `claims`, `findings`, `read`, `publish`, `errors`; `cache` is the
-//! inspectors' answer cache and rate limiter.
+//! inspectors' answer cache and rate limiter, `delivery` the delivery log (a report's
+//! deliveries are one Query on the `delivery#` prefix of its partition).
 
 use std::time::Duration;
 
@@ -72,6 +76,7 @@ mod cache;
 mod claims;
 mod client;
 mod codec;
+mod delivery;
 mod errors;
 mod findings;
 mod keys;

@@ -3,7 +3,8 @@
 //! `template.yaml`), identifiers only: the dispatcher takes the execution input and
 //! answers the review to wait for ([`ReviewPlan`]); the reviewer-invoker compiles,
 //! reviews and publishes that version ([`review`]); the emitter-fanout, subscribed to
-//! the report topic, delivers each published version to the built-in emitters.
+//! the report topic, delivers each published version to the built-in emitters, each
+//! (report, version, emitter) on its own, and replays one on request ([`fanout`]).
 //!
 //! Errors carry an `error_type` Step Functions and Lambda act on: `Retryable`
 //! (throttling, timeouts: retried by the state machine's Retry and Lambda's async
@@ -19,6 +20,10 @@ use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
+
+pub mod fanout;
+
+pub use fanout::{deliver_sns, fanout_event, replay, DeliverOutput, DeliveryBudget, ReplayRequest};
 
 use crate::eventbridge;
 use crate::execution_events;
@@ -354,76 +359,6 @@ pub async fn review(
             severity: None,
         },
     })
-}
-
-/// The identifiers a report message carries (the message is the report, maybe cut
-/// to fit SNS; the emitters get the stored version, whole).
-#[derive(Debug, Clone, Deserialize)]
-struct PublishedRef {
-    id: String,
-    version: u32,
-}
-
-/// What the emitter-fanout did with a batch of report messages.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DeliverOutput {
-    /// Deliveries that succeeded (one per report version and emitter).
-    pub delivered: usize,
-    /// Deliveries that failed, kept in the error table and on the error topic.
-    pub failed: usize,
-}
-
-/// Emitter-fanout, subscribed to the report topic: hands each published version, as
-/// stored, to every built-in emitter. A failed delivery is kept as an error record
-/// (a `deliver` job with its input) and does not stop the others.
-pub async fn deliver_sns(p: &Pipeline, event: SnsEvent) -> Result<DeliverOutput, EdgeError> {
-    let mut out = DeliverOutput::default();
-    for record in event.records {
-        let published: PublishedRef = match serde_json::from_str(&record.sns.message) {
-            Ok(r) => r,
-            Err(e) => {
-                p.errors
-                    .put_error(&error_record(
-                        record.sns.message_id.clone(),
-                        "deliver",
-                        format!("not a report message: {e}"),
-                        None,
-                        record.sns.message.as_bytes(),
-                        p.clock.now(),
-                    ))
-                    .await
-                    .map_err(CoreError::from)?;
-                out.failed += 1;
-                continue;
-            }
-        };
-        for emitter in &p.emitters {
-            let name = emitter.name().to_string();
-            let delivered = pipeline::deliver(
-                &*p.store,
-                &p.emitters,
-                &published.id,
-                published.version,
-                &name,
-                0,
-            )
-            .await;
-            match delivered {
-                Ok(()) => out.delivered += 1,
-                Err(e) => {
-                    warn!(emitter = %name, error = %e, "delivery failed");
-                    let job = Job::Deliver {
-                        report_id: published.id.clone(),
-                        version: published.version,
-                        emitter: name,
-                    };
-                    p.record_failure(&job, &e).await.map_err(CoreError::from)?;
-                    out.failed += 1;
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Tracing for a Lambda function: JSON lines, level from `RUST_LOG` (default info).

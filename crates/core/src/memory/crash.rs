@@ -5,12 +5,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::model::{Alert, Attribute, ErrorRecord, InspectionRecord, Report, ReportSection};
 use crate::ports::{
-    Admission, AdmitStore, Arrival, Claim, ClaimStore, ErrorLog, ErrorSink, FindingStore,
-    PublishMark, PublishStore, ReadStore, ReportCounts, ReportMeta, ReportState, Store,
+    Admission, AdmitStore, Arrival, Claim, ClaimStore, DeliveryLog, DeliveryRecord, ErrorLog,
+    ErrorSink, FindingStore, PublishMark, PublishStore, ReadStore, ReportCounts, ReportMeta,
+    ReportState, Store,
 };
 
 /// When the injected crash strikes the chosen call.
@@ -221,5 +224,56 @@ impl ErrorLog for CrashingStore {
     async fn get_error(&self, id: &str, stage: &str) -> Result<Option<ErrorRecord>, StoreError> {
         let crash = self.enter()?;
         self.leave(crash, self.inner.get_error(id, stage).await)
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for CrashingStore {
+    async fn record_delivery(
+        &self,
+        report_id: &str,
+        version: u32,
+        emitter: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let crash = self.enter()?;
+        let out = self
+            .inner
+            .record_delivery(report_id, version, emitter, at)
+            .await;
+        self.leave(crash, out)
+    }
+
+    async fn delivered(
+        &self,
+        report_id: &str,
+        version: u32,
+        emitter: &str,
+    ) -> Result<bool, StoreError> {
+        let crash = self.enter()?;
+        self.leave(
+            crash,
+            self.inner.delivered(report_id, version, emitter).await,
+        )
+    }
+
+    async fn deliveries(&self, report_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let crash = self.enter()?;
+        self.leave(crash, self.inner.deliveries(report_id).await)
+    }
+
+    async fn recall(&self, report_id: &str, emitter: &str) -> Result<Option<Value>, StoreError> {
+        let crash = self.enter()?;
+        self.leave(crash, self.inner.recall(report_id, emitter).await)
+    }
+
+    async fn remember(
+        &self,
+        report_id: &str,
+        emitter: &str,
+        memo: &Value,
+    ) -> Result<(), StoreError> {
+        let crash = self.enter()?;
+        self.leave(crash, self.inner.remember(report_id, emitter, memo).await)
     }
 }

@@ -228,7 +228,9 @@ async fn run_inspector(
         match out {
             Err(PluginError::RateLimited { retry_after }) => {
                 let wait = retry_after.unwrap_or(RATE_LIMIT_DEFAULT_WAIT);
-                if waited + wait > budget {
+                // Saturating: the wait is the answer's (plugins bound it, but a sum
+                // that overflowed would panic the step).
+                if waited.saturating_add(wait) > budget {
                     return Err(PluginError::RateLimited { retry_after });
                 }
                 debug!(inspector = %inspector.name(), ?wait, "rate limited; trying again");

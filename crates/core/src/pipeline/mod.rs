@@ -25,7 +25,7 @@ pub mod review;
 #[cfg(test)]
 mod tests;
 
-pub use deliver::deliver;
+pub use deliver::{deliver, DeliveryOrder, DeliveryOutcome};
 pub use dispatch::dispatch;
 pub use inspect::inspect;
 pub use receive::{admit, receive, receive_alert};
@@ -171,17 +171,15 @@ impl Pipeline {
                 report_id,
                 version,
                 emitter,
-            } => {
-                deliver(
-                    &*self.store,
-                    &self.emitters,
-                    report_id,
-                    *version,
-                    emitter,
-                    attempt,
-                )
-                .await
-            }
+            } => deliver(
+                &*self.store,
+                &*self.store,
+                &self.emitters,
+                &*self.clock,
+                &DeliveryOrder::job(report_id, *version, emitter, attempt),
+            )
+            .await
+            .map(|_| ()),
         }
     }
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::DeliveryLog;
 use crate::error::StoreError;
 use crate::model::{
     Alert, Attribute, ErrorRecord, InspectionRecord, Report, ReportResult, ReportSection,
@@ -261,9 +262,17 @@ pub trait ErrorLog: Send + Sync {
     async fn get_error(&self, id: &str, stage: &str) -> Result<Option<ErrorRecord>, StoreError>;
 }
 
-/// Every store capability: what a runtime that holds one store passes around.
+/// Every store capability: what a runtime that holds one store passes around (the
+/// delivery log, [`DeliveryLog`], included: the deliver step records in the same store).
 pub trait Store:
-    AdmitStore + ClaimStore + FindingStore + ReadStore + PublishStore + ErrorSink + ErrorLog
+    AdmitStore
+    + ClaimStore
+    + FindingStore
+    + ReadStore
+    + PublishStore
+    + ErrorSink
+    + ErrorLog
+    + DeliveryLog
 {
 }
 
@@ -275,6 +284,7 @@ impl<T> Store for T where
         + PublishStore
         + ErrorSink
         + ErrorLog
+        + DeliveryLog
         + ?Sized
 {
 }

@@ -11,7 +11,9 @@
 //! - `admit`: receiving an alert (open-or-join, the alert, its mentions) in one step;
 //! - `ports`: the other store ports (claims, findings, reading, publication, errors);
 //! - `read`: what the CLI and the HTTP API list (reports, errors), and retention;
-//! - `cache`: the inspectors' answer cache and rate limiter.
+//! - `cache`: the inspectors' answer cache and rate limiter;
+//! - `delivery`: the delivery log (versions delivered per emitter, emitter memos);
+//! - `browse`: the pages' read side (report list, filters, search, keyset paging).
 
 use std::path::Path;
 
@@ -20,7 +22,9 @@ use rusqlite::Connection;
 use crate::error::EmbeddedError;
 
 mod admit;
+mod browse;
 mod cache;
+mod delivery;
 mod ports;
 mod read;
 mod schema;
@@ -43,6 +47,8 @@ pub use schema::{Durability, SCHEMA_VERSION};
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: writer::Writer,
+    /// Read-only connections for the pages (`browse`); none for a store in memory.
+    readers: browse::Readers,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -54,7 +60,9 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating file, directory and schema on first run) the store at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, EmbeddedError> {
-        Self::on(schema::open_file(path, durability)?)
+        let mut store = Self::on(schema::open_file(path, durability)?)?;
+        store.readers = browse::Readers::on_file(path);
+        Ok(store)
     }
 
     /// A store in memory, gone when the last clone is dropped (for tests).
@@ -69,6 +77,7 @@ impl SqliteStore {
     fn on(conn: Connection) -> Result<Self, EmbeddedError> {
         Ok(Self {
             writer: writer::Writer::spawn(conn)?,
+            readers: browse::Readers::default(),
         })
     }
 

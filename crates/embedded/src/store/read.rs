@@ -154,7 +154,7 @@ impl SqliteStore {
                   LIMIT ?2",
                 params![cutoff, batch],
             )?;
-            for table in ["alerts", "mentions", "attributes", "inspected", "sections", "inspections", "published", "open_reports", "jobs"] {
+            for table in ["alerts", "mentions", "attributes", "inspected", "sections", "inspections", "published", "open_reports", "jobs", "deliveries", "emitter_memos"] {
                 exec(tx, &format!("DELETE FROM {table} WHERE report_id IN (SELECT id FROM doomed)"), [])?;
             }
             let n = exec(tx, "DELETE FROM reports WHERE id IN (SELECT id FROM doomed)", [])?;

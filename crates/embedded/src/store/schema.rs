@@ -153,6 +153,135 @@ CREATE TABLE IF NOT EXISTS rate_windows (
     calls        INTEGER NOT NULL,
     PRIMARY KEY (key, window_start)
 );
+
+-- Which published version reached which emitter (`DeliveryLog`): the first record of
+-- a delivery is kept. Tables an older build ignores: no new schema version.
+CREATE TABLE IF NOT EXISTS deliveries (
+    report_id    TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    emitter      TEXT NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (report_id, version, emitter)
+);
+
+-- What an emitter remembers about a report between versions (the GitHub issue it
+-- opened), JSON of at most `ports::MAX_MEMO_BYTES`.
+CREATE TABLE IF NOT EXISTS emitter_memos (
+    report_id TEXT NOT NULL,
+    emitter   TEXT NOT NULL,
+    memo      TEXT NOT NULL,
+    PRIMARY KEY (report_id, emitter)
+);
+
+-- The pages' read side (`BrowseStore`, store/browse.rs says what each costs): one row
+-- per report with what the list filters on, and the values search finds, kept by
+-- triggers in the transaction of the write they index. Tables an older build ignores
+-- (its writes still fire the triggers): no new schema version; `browse::backfill`
+-- fills them once in a file written before them.
+CREATE TABLE IF NOT EXISTS browse_reports (
+    report_id    TEXT PRIMARY KEY,
+    created_at   INTEGER NOT NULL,
+    detector     TEXT NOT NULL,
+    rule         TEXT NOT NULL,
+    alert_key    TEXT NOT NULL,
+    severity     TEXT,
+    published_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS browse_by_opened ON browse_reports (created_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_severity ON browse_reports (severity, created_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_detector ON browse_reports (detector, created_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_detector_severity
+    ON browse_reports (detector, severity, created_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_published ON browse_reports (published_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_severity_published
+    ON browse_reports (severity, published_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_detector_published
+    ON browse_reports (detector, published_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_detector_severity_published
+    ON browse_reports (detector, severity, published_at, report_id);
+
+-- Alert keys and attribute values (trimmed, ASCII lower case, at most 256 bytes:
+-- `ports::MAX_SEARCH_BYTES`), once per report.
+CREATE TABLE IF NOT EXISTS browse_values (
+    value      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    report_id  TEXT NOT NULL,
+    PRIMARY KEY (value, created_at, report_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS browse_values_by_report ON browse_values (report_id);
+
+-- A report enters the list with its first alert: the receive that stores it moves
+-- `alert_count` from 0 (once per report; later alerts only test the WHEN).
+CREATE TRIGGER IF NOT EXISTS browse_report_opened
+AFTER UPDATE OF alert_count ON reports WHEN OLD.alert_count = 0 AND NEW.alert_count > 0
+BEGIN
+    INSERT OR IGNORE INTO browse_reports (report_id, created_at, detector, rule, alert_key)
+    SELECT NEW.id, NEW.created_at,
+           coalesce(json_extract(a.alert, '$.detector'), ''),
+           coalesce(nullif(json_extract(a.alert, '$.rule_name'), ''),
+                    json_extract(a.alert, '$.rule_id'), ''),
+           coalesce(json_extract(a.alert, '$.alert_key'), '')
+      FROM alerts a WHERE a.report_id = NEW.id ORDER BY a.seq LIMIT 1;
+    INSERT OR IGNORE INTO browse_values (value, created_at, report_id)
+    SELECT v, NEW.created_at, NEW.id
+      FROM (SELECT lower(trim(alert_key, char(32, 9, 10, 12, 13))) AS v
+              FROM browse_reports WHERE report_id = NEW.id)
+     WHERE v <> '' AND length(CAST(v AS BLOB)) <= 256;
+END;
+
+-- Which messages' values are indexed (`browse_mention_values`).
+CREATE TABLE IF NOT EXISTS browse_indexed (
+    report_id  TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (report_id, message_id)
+) WITHOUT ROWID;
+
+-- An alert's attribute values, indexed when it first names an attribute new to its
+-- report (its first new mention; once per message): the first message to name an
+-- attribute indexes its value, and an alert naming only known attributes costs nothing.
+CREATE TRIGGER IF NOT EXISTS browse_mention_values AFTER INSERT ON mentions
+WHEN NOT EXISTS (SELECT 1 FROM browse_indexed
+                  WHERE report_id = NEW.report_id AND message_id = NEW.message_id)
+BEGIN
+    INSERT INTO browse_indexed (report_id, message_id) VALUES (NEW.report_id, NEW.message_id);
+    INSERT OR IGNORE INTO browse_values (value, created_at, report_id)
+    SELECT v, created_at, report_id FROM (
+        SELECT lower(trim(json_extract(j.value, '$.value'), char(32, 9, 10, 12, 13))) AS v,
+               r.created_at AS created_at, r.id AS report_id
+          FROM alerts a JOIN reports r ON r.id = a.report_id,
+               json_each(a.alert, '$.attributes') j
+         WHERE a.report_id = NEW.report_id AND a.message_id = NEW.message_id)
+     WHERE v IS NOT NULL AND v <> '' AND length(CAST(v AS BLOB)) <= 256;
+END;
+
+-- Each claimed attribute's value (discovered ones included), once per claim.
+CREATE TRIGGER IF NOT EXISTS browse_claim_values AFTER INSERT ON attributes
+BEGIN
+    INSERT OR IGNORE INTO browse_values (value, created_at, report_id)
+    SELECT v, r.created_at, r.id
+      FROM reports r,
+           (SELECT lower(trim(json_extract(NEW.attribute, '$.value'), char(32, 9, 10, 12, 13))) AS v)
+     WHERE r.id = NEW.report_id
+       AND v IS NOT NULL AND v <> '' AND length(CAST(v AS BLOB)) <= 256;
+END;
+
+-- Each publication is the report's latest version (never ahead, never twice).
+CREATE TRIGGER IF NOT EXISTS browse_report_published AFTER INSERT ON published
+BEGIN
+    UPDATE browse_reports SET severity = NEW.severity, published_at = NEW.published_at
+     WHERE report_id = NEW.report_id;
+END;
+
+-- Retention (or anything else) deleting a report takes its browse rows.
+CREATE TRIGGER IF NOT EXISTS browse_report_deleted AFTER DELETE ON reports
+BEGIN
+    DELETE FROM browse_reports WHERE report_id = OLD.id;
+    DELETE FROM browse_values WHERE report_id = OLD.id;
+    DELETE FROM browse_indexed WHERE report_id = OLD.id;
+END;
+
+-- The error list's order (`BrowseStore::browse_errors`), paged by key.
+CREATE INDEX IF NOT EXISTS errors_by_time ON errors (at, stage, id);
 "#;
 
 /// Run once, when `inspected` is first created in a file that has claims already
@@ -235,9 +364,13 @@ pub(super) fn prepare(
         [],
         |r| r.get(0),
     )?;
+    let had_browse = super::browse::has_tables(&tx)?;
     tx.execute_batch(SCHEMA)?;
     if !had_inspected {
         tx.execute(INSPECTED_BACKFILL, [])?;
+    }
+    if !had_browse {
+        super::browse::backfill(&tx)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

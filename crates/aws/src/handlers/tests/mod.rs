@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::*;
 
+mod delivery;
 mod errors;
 mod executions;
 mod receptor;
@@ -149,6 +150,20 @@ impl Emitter for Broken {
 
     async fn emit(&self, _report: &Report, _attempt: u32) -> Result<(), PluginError> {
         Err(PluginError::Failed("webhook answered 500".into()))
+    }
+}
+
+/// A fan-out budget for tests: a minute to go, three tries a few milliseconds apart,
+/// nothing kept in reserve.
+fn quick_budget() -> DeliveryBudget {
+    DeliveryBudget {
+        deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+        retry: fanout::FanoutRetry {
+            max_attempts: 3,
+            base: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            reserve: Duration::ZERO,
+        },
     }
 }
 
