@@ -46,6 +46,15 @@ pub const CONFIG_S3_URI: &str = "CONFIG_S3_URI";
 /// Seconds a review waits past its due time for the report's pending inspections
 /// (default 300; the state machine's retries of `InspectionsPending` cover 600).
 pub const REVIEW_WAIT_SECONDS: &str = "REVIEW_WAIT_SECONDS";
+/// The emitter fan-out's automatic quarantine of EC2 instances: `Off` (default),
+/// `DryRun` (records what it would do) or `On` (see [`crate::quarantine`]).
+pub const QUARANTINE: &str = "QUARANTINE";
+/// The least severity a report needs to be quarantined (`urgent`, the default, or
+/// `unclassified`).
+pub const QUARANTINE_MIN_SEVERITY: &str = "QUARANTINE_MIN_SEVERITY";
+/// Comma-separated security group IDs to isolate with, one per VPC (a VPC without one
+/// gets the group the fan-out creates).
+pub const QUARANTINE_SECURITY_GROUPS: &str = "QUARANTINE_SECURITY_GROUPS";
 /// Longest review wait the state machine's retries cover.
 pub const MAX_REVIEW_WAIT: Duration = Duration::from_secs(600);
 /// The inspector harness's function timeout (`Timeout` in `template.yaml`).
@@ -125,7 +134,16 @@ pub const BINARIES: &[EnvSpec] = &[
     EnvSpec {
         binary: "emitter-fanout",
         required: &[REPORT_TABLE, ERROR_TABLE, ERROR_TOPIC_ARN],
-        optional: &[CONFIG_S3_URI, RECORD_TTL_DAYS],
+        // The quarantine's variables, and the state machine for the re-review that
+        // shows its action in the report's next version.
+        optional: &[
+            CONFIG_S3_URI,
+            RECORD_TTL_DAYS,
+            STATE_MACHINE_ARN,
+            QUARANTINE,
+            QUARANTINE_MIN_SEVERITY,
+            QUARANTINE_SECURITY_GROUPS,
+        ],
     },
 ];
 

@@ -7,8 +7,9 @@
 //! ([`stack`], whose error sink is the error table then the error topic:
 //! [`stack::TableThenTopic`]); the EventBridge events the receptor takes (GuardDuty
 //! findings: [`eventbridge`]; delay executions that closed without success:
-//! [`execution_events`]); and the Lambda-edge handlers the five binaries run
-//! ([`handlers`]).
+//! [`execution_events`]); the Lambda-edge handlers the five binaries run
+//! ([`handlers`]); and the fan-out's automatic quarantine of EC2 instances, with its
+//! release ([`quarantine`]).
 
 pub mod config;
 pub mod config_file;
@@ -21,6 +22,7 @@ pub use error::AwsError;
 pub mod dynamo;
 pub mod handlers;
 pub mod lambda;
+pub mod quarantine;
 pub mod sfn;
 pub mod sns;
 pub mod stack;

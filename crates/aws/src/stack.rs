@@ -144,9 +144,11 @@ pub async fn build_plugins(
         secrets: &secrets,
         base_dir: &base_dir,
         cache: Some(store.clone()),
-        limiter: Some(store),
+        limiter: Some(store.clone()),
         clock: Arc::new(SystemClock),
         quota_clock: Arc::new(SystemClock),
+        // The report table keeps what an emitter remembers (the GitHub issue number).
+        deliveries: Some(store),
     };
     let lambda = || aws_sdk_lambda::Client::new(sdk);
     let mut out = Plugins::default();

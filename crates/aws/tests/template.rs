@@ -463,6 +463,40 @@ fn is_aws_inspector(statement: &Value) -> bool {
             == ["*"]
 }
 
+/// The EC2 resource types the quarantine's statements may name, each as every such
+/// resource of the stack's account and region (`arn:…:ec2:${AWS::Region}:…:<type>/*`).
+const QUARANTINE_RESOURCE_TYPES: &[&str] =
+    &["vpc", "security-group", "network-interface", "instance"];
+
+/// Whether `statement` is one of the automatic quarantine's (`Sid` `Quarantine…`, EC2
+/// calls of `quarantine::ec2` only): the describes on "*" (they take no resource-level
+/// permission), the others on every resource of a type in the stack's account and
+/// region (the instances to isolate are not known in advance).
+fn is_quarantine(statement: &Value) -> bool {
+    use alertresponder_aws::quarantine::ec2::{ISOLATE_ACTIONS, READ_ACTIONS};
+    let sid = statement.get("Sid").and_then(Value::as_str).unwrap_or("");
+    let actions = strings(statement.get("Action"));
+    let resources: Vec<String> = elements(statement.get("Resource"))
+        .iter()
+        .filter_map(flatten)
+        .collect();
+    let describes = actions.iter().all(|a| READ_ACTIONS.contains(&a.as_str()));
+    let ec2_type = |r: &str| {
+        r.strip_prefix("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:")
+            .and_then(|t| t.strip_suffix("/*"))
+            .is_some_and(|t| QUARANTINE_RESOURCE_TYPES.contains(&t))
+    };
+    sid.starts_with("Quarantine")
+        && !actions.is_empty()
+        && !resources.is_empty()
+        && actions
+            .iter()
+            .all(|a| READ_ACTIONS.contains(&a.as_str()) || ISOLATE_ACTIONS.contains(&a.as_str()))
+        && resources
+            .iter()
+            .all(|r| if describes { r == "*" } else { ec2_type(r) })
+}
+
 /// The delay state machine (the dead-letter one has its own test).
 fn state_machine(t: &Template) -> (&str, &Value) {
     let name = "DelayStateMachine";
@@ -634,6 +668,7 @@ fn every_iam_resource_names_a_resource_of_the_template() {
                 if !is_our_state_machine
                     && !describes_our_executions
                     && !is_aws_inspector(statement)
+                    && !is_quarantine(statement)
                 {
                     problems.push(format!(
                         "{owner} {sid}: resource {flat:?} names nothing of the template \
@@ -718,6 +753,7 @@ fn no_iam_statement_grants_a_wildcard_action_or_resource() {
                 && !our_executions
                 && !config_objects
                 && !is_aws_inspector(&statement)
+                && !is_quarantine(&statement)
             {
                 problems.push(format!("{owner} {sid}: wildcard resource {flat:?}"));
             }
@@ -3012,5 +3048,178 @@ fn the_harness_timeout_is_the_one_its_rate_limit_wait_is_bounded_by() {
     assert!(
         max + config::HARNESS_MARGIN.as_secs() < config::HARNESS_TIMEOUT.as_secs(),
         "an inspector attempt and the margin must fit the harness's timeout"
+    );
+}
+
+#[test]
+fn the_quarantine_grants_the_fan_out_exactly_its_ec2_calls_and_only_when_on() {
+    use alertresponder_aws::quarantine::ec2::{ISOLATE_ACTIONS, READ_ACTIONS, RELEASE_ACTIONS};
+    use alertresponder_aws::quarantine::{Mode, QuarantineConfig};
+
+    // The EC2 calls the code makes are the actions it declares (the fan-out's and the
+    // release's): a new call is a new grant, decided here.
+    let code = include_str!("../src/quarantine/ec2.rs");
+    let code = code.split("#[cfg(test)]").next().unwrap_or("");
+    let calls = [
+        (".describe_instances()", "ec2:DescribeInstances"),
+        (".describe_security_groups()", "ec2:DescribeSecurityGroups"),
+        (".create_security_group()", "ec2:CreateSecurityGroup"),
+        (
+            ".revoke_security_group_ingress()",
+            "ec2:RevokeSecurityGroupIngress",
+        ),
+        (
+            ".revoke_security_group_egress()",
+            "ec2:RevokeSecurityGroupEgress",
+        ),
+        (
+            ".modify_network_interface_attribute()",
+            "ec2:ModifyNetworkInterfaceAttribute",
+        ),
+        (".create_tags()", "ec2:CreateTags"),
+        (".delete_tags()", "ec2:DeleteTags"),
+    ];
+    let called: BTreeSet<&str> = calls
+        .iter()
+        .filter(|(call, _)| code.contains(call))
+        .map(|(_, action)| *action)
+        .collect();
+    let declared: BTreeSet<&str> = READ_ACTIONS
+        .iter()
+        .chain(ISOLATE_ACTIONS)
+        .chain(RELEASE_ACTIONS)
+        .copied()
+        .collect();
+    assert_eq!(
+        called, declared,
+        "quarantine/ec2.rs calls vs the actions it declares"
+    );
+
+    let t = Template::load();
+    let f = t.function_of("emitter-fanout");
+    let mode = |m: &str| vec![("Quarantine", Value::String(m.into()))];
+    for (given, expected) in [
+        ("Off", Vec::new()),
+        ("DryRun", READ_ACTIONS.to_vec()),
+        (
+            "On",
+            READ_ACTIONS
+                .iter()
+                .chain(ISOLATE_ACTIONS)
+                .copied()
+                .collect(),
+        ),
+    ] {
+        let statements = deployed_statements(&t, &f, &mode(given));
+        let ec2 = of_service(&statements, "ec2:");
+        let granted: BTreeSet<String> = ec2.iter().flat_map(|s| strings(s.get("Action"))).collect();
+        let expected: BTreeSet<String> = expected.iter().map(|a| a.to_string()).collect();
+        assert_eq!(granted, expected, "Quarantine={given}");
+        for s in &ec2 {
+            assert!(is_quarantine(s), "Quarantine={given}: {s:?}");
+            // Tags: only the group as it is created, and only our keys on instances.
+            if strings(s.get("Action")) == ["ec2:CreateTags"] {
+                let condition = s.get("Condition").expect("CreateTags has a condition");
+                let create_action = condition
+                    .get("StringEquals")
+                    .and_then(|c| c.get("ec2:CreateAction"))
+                    .and_then(Value::as_str);
+                let keys = condition
+                    .get("ForAllValues:StringLike")
+                    .and_then(|c| c.get("aws:TagKeys"))
+                    .and_then(Value::as_str);
+                assert!(
+                    create_action == Some("CreateSecurityGroup")
+                        || keys == Some("alertresponder:quarantine*"),
+                    "{s:?}"
+                );
+            }
+            // Rules are revoked only from the group the fan-out created and tagged.
+            if strings(s.get("Action"))
+                .iter()
+                .any(|a| a.starts_with("ec2:Revoke"))
+            {
+                let tag = s
+                    .get("Condition")
+                    .and_then(|c| c.get("StringEquals"))
+                    .and_then(|c| c.get("aws:ResourceTag/alertresponder:quarantine-group"))
+                    .and_then(Value::as_str);
+                assert_eq!(tag, Some("true"), "{s:?}");
+            }
+        }
+        // The section it records, and the re-review that shows it.
+        let on = given != "Off";
+        let flat: Vec<(Vec<String>, Vec<String>)> = statements
+            .iter()
+            .map(|s| {
+                (
+                    strings(s.get("Action")),
+                    elements(s.get("Resource"))
+                        .iter()
+                        .filter_map(flatten)
+                        .collect(),
+                )
+            })
+            .collect();
+        let grants = |action: &str, resource_end: &str| {
+            flat.iter().any(|(a, r)| {
+                a.iter().any(|x| x == action) && r.iter().any(|x| x.ends_with(resource_end))
+            })
+        };
+        assert_eq!(
+            grants("states:StartExecution", &state_machine_arn_suffix(&t)),
+            on,
+            "Quarantine={given}"
+        );
+        assert_eq!(
+            grants(
+                "states:DescribeExecution",
+                &state_machine_executions_suffix(&t)
+            ),
+            on,
+            "Quarantine={given}"
+        );
+        if on {
+            assert!(
+                grants("dynamodb:UpdateItem", "${ReportTable.Arn}"),
+                "{given}"
+            );
+        }
+        // Subscribed to the report topic even without a built-in emitter.
+        for resource in ["EmitterFanoutSubscription", "EmitterFanoutPermission"] {
+            assert_eq!(
+                deployed(&t, resource, &mode(given)),
+                on,
+                "{resource} {given}"
+            );
+        }
+    }
+
+    // Every value the parameters allow is one the fan-out reads.
+    let allowed = |name: &str| -> Vec<String> {
+        strings(t.parameter(name).and_then(|p| p.get("AllowedValues")))
+    };
+    assert_eq!(allowed("Quarantine"), ["Off", "DryRun", "On"]);
+    for (value, expected) in [
+        ("Off", Mode::Off),
+        ("DryRun", Mode::DryRun),
+        ("On", Mode::On),
+    ] {
+        let c =
+            QuarantineConfig::from_lookup(|n| (n == config::QUARANTINE).then(|| value.to_string()))
+                .unwrap();
+        assert_eq!(c.mode, expected);
+    }
+    for value in allowed("QuarantineSeverity") {
+        QuarantineConfig::from_lookup(|n| {
+            (n == config::QUARANTINE_MIN_SEVERITY).then(|| value.clone())
+        })
+        .unwrap_or_else(|e| panic!("QuarantineSeverity {value}: {e}"));
+    }
+    let vars = f.variables();
+    assert_eq!(ref_to(vars.get(config::QUARANTINE)), Some("Quarantine"));
+    assert_eq!(
+        ref_to(vars.get(config::QUARANTINE_MIN_SEVERITY)),
+        Some("QuarantineSeverity")
     );
 }
