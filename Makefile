@@ -13,7 +13,7 @@ VENV := .venv
 VENV_BIN := $(CURDIR)/$(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 PY := $(VENV_BIN)/python
-PY_TOOLS := 'moto[server]==5.2.5' aws-sam-cli==1.170.0 cfn-lint==1.58.0 cargo-lambda==1.9.2 ziglang==0.17.1 awscli==1.46.3
+PY_TOOLS := 'moto[server]==5.2.5' aws-sam-cli==1.170.0 cfn-lint==1.58.0 cargo-lambda==1.9.2 ziglang==0.17.1 awscli==1.46.3 schemathesis==4.32.5
 # sam, cargo-lambda and zig from the venv; no telemetry. The Lambda builds skip the
 # release profile's LTO: linking the SDK-heavy binaries with thin LTO takes about
 # 2 min each on 2 cores (45 s without) and gives no smaller binary.
@@ -32,7 +32,7 @@ CONFIG ?= config.json
 .PHONY: all build build-cli run serve test check fmt fmt-check clippy unit bench clean help \
 	help-check no-testkit venv lint-template sam-build test-deploy deploy deploy-dry config-present \
 	sam-build-tester integration deploy-test-stacks destroy-test-stacks tester-config-present aws-cost \
-	release test-release
+	release test-release test-api fuzz-tools fuzz-build fuzz fuzz-smoke fuzz-cmin
 
 all: build-cli ## the alertresponder command (same as build-cli)
 
@@ -109,7 +109,40 @@ check: fmt-check clippy help-check no-testkit ## the fast checks: fmt-check, cli
 # which says it was skipped unless tester/config.json names a stack), sam build of the
 # tester stack.
 test: LAMBDA_TEST_PROFILE := CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_DEBUG=false
-test: venv check lint-template test-deploy test-release unit sam-build sam-build-tester ## every check and test (what CI runs): check, the AWS suite on moto, sam builds
+test: venv check lint-template test-deploy test-release unit test-api test-e2e sam-build sam-build-tester fuzz-smoke ## every check and test (what CI runs): check, the AWS suite on moto, sam builds, schemathesis on serve, the pages in headless Chromium, a short run of each fuzz target
+
+# schemathesis against `serve` (scripts/schemathesis_run.py): the debug binary on a free
+# loopback port with a scratch database and a token, API_EXAMPLES cases per operation and
+# phase (50: about 30 s), checked against /v1/openapi.json: no 5xx, answers as documented,
+# requests the document forbids refused, every 4xx naming its field
+# (scripts/schemathesis_hooks.py); then the server must still answer /healthz and stop cleanly.
+API_EXAMPLES ?= 50
+test-api: venv build-cli ## schemathesis against serve: no 5xx, answers as /v1/openapi.json says, 4xx name the field, server stays up
+	$(PY) scripts/schemathesis_run.py --binary $(BIN) --max-examples $(API_EXAMPLES)
+
+# The pages in headless Chromium (README "Tests in a browser"): e2e/run.mjs seeds a
+# scratch database in out/e2e/ (the example alerts and e2e/fixtures/' hostile ones),
+# starts `serve` twice on free loopback ports (open, and wanting a token), runs
+# e2e/tests/ with Node's test runner, and always stops both servers. The browser is
+# Debian's chromium, driven by playwright-core (pinned in e2e/package-lock.json; no
+# browser download). UPDATE_SCREENSHOTS=1 rewrites docs/screenshots/ (else out/e2e/).
+CHROMIUM := /usr/bin/chromium
+E2E_STAMP := e2e/node_modules/.installed
+.PHONY: test-e2e e2e-tools
+test-e2e: build-cli e2e-tools ## the pages in headless Chromium: list, urgent filter, report, sign-in, hostile text, screenshots
+	node e2e/run.mjs --binary $(BIN)
+
+e2e-tools: $(E2E_STAMP) ## Debian's chromium (apt-get, when /usr/bin/chromium is missing) and e2e/'s playwright-core (npm ci)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		mkdir -p $(OUT); \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } >$(OUT)/apt-chromium.log 2>&1 \
+			|| { cat $(OUT)/apt-chromium.log; echo "cannot install chromium: run 'apt-get install chromium' as root"; exit 1; }; fi
+
+$(E2E_STAMP): e2e/package.json e2e/package-lock.json
+	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 # ---------------------------------------------------------------- AWS
 
@@ -198,6 +231,14 @@ bench: ## benchmark program, release build (installs prometheus-alertmanager if 
 	$(CARGO) build --release -p alertresponder -p alertresponder-bench
 	./target/release/alertresponder-bench
 
+# The pages of `serve` at 100,000 stored reports: the release `serve` answers; the
+# program that fills the file and times the requests is a debug build (a release build
+# of its package compiles the AWS SDK, for the `aws-cost` program beside it).
+.PHONY: bench-pages
+bench-pages: ## page-load benchmark: 100,000 reports, p50/p99 of the list (each filter, search) and report pages
+	$(CARGO) build --release -p alertresponder
+	$(CARGO) run -p alertresponder-bench --bin page-bench -- --serve target/release/alertresponder
+
 clean: ## remove build output: target/, out/, .aws-sam/, dist/
 	$(CARGO) clean
 	rm -rf $(OUT) .aws-sam dist
@@ -206,3 +247,30 @@ clean: ## remove build output: target/, out/, .aws-sam/, dist/
 # emulator, beside DeepAlert v1 (the first run compiles the functions: minutes).
 aws-cost: venv ## AWS cost per million reports, measured on the stack in a box (moto + Lambda emulator)
 	$(CARGO) run -p alertresponder-bench --bin aws-cost
+
+# ---------------------------------------------------------------- fuzzing
+# The fuzz targets (README "Fuzzing"): fuzz/ is its own workspace, built by cargo-fuzz
+# (from crates.io, pinned) with libFuzzer's instrumentation into fuzz/target, so its
+# cold build counts apart from the workspace's. fuzz/run.sh says how a target runs
+# (input and memory bounds, the corpus it starts from and where it writes).
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_RUNS ?= 1000000
+FUZZ_SMOKE_SECONDS ?= 5
+# Empty: every target (fuzz/run.sh lists them).
+FUZZ_TARGETS ?=
+
+fuzz-tools: ## install cargo-fuzz (the pinned version, from crates.io) when it is missing
+	@if [ "$$($(CARGO) fuzz --version 2>/dev/null)" != "cargo-fuzz $(CARGO_FUZZ_VERSION)" ]; then \
+		$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked; fi
+
+fuzz-build: fuzz-tools ## build the fuzz targets (instrumented, in fuzz/target) and print the time it took
+	fuzz/run.sh build
+
+fuzz: fuzz-build ## each fuzz target to FUZZ_RUNS executions (1,000,000): runs, time, exec/s per target
+	fuzz/run.sh runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build ## each fuzz target for FUZZ_SMOKE_SECONDS seconds (5), from the committed corpus
+	fuzz/run.sh time $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-cmin: fuzz-build ## merge what fuzz runs found into fuzz/corpus, minimised (commit the result)
+	fuzz/run.sh cmin $(FUZZ_TARGETS)

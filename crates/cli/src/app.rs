@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use alertresponder_core::pipeline::Pipeline;
 use alertresponder_core::ports::{
-    AnswerCache, Clock, Emitter, Inspector, RateLimiter, Reviewer, SystemClock,
+    AnswerCache, Clock, DeliveryLog, Emitter, Inspector, RateLimiter, Reviewer, SystemClock,
 };
 use alertresponder_embedded::store::Durability;
 use alertresponder_embedded::{JobQueue, Runtime, SqliteStore};
@@ -63,6 +63,8 @@ pub async fn plugins(
         limiter: store.map(|s| Arc::new(s.clone()) as Arc<dyn RateLimiter>),
         clock,
         quota_clock: Arc::new(SystemClock),
+        // The same file keeps what an emitter remembers (the GitHub issue number).
+        deliveries: store.map(|s| Arc::new(s.clone()) as Arc<dyn DeliveryLog>),
     };
     let mut inspectors: Vec<Arc<dyn Inspector>> = Vec::new();
     for (i, spec) in config.inspectors.iter().enumerate() {

@@ -9,11 +9,15 @@ use alertresponder::config::Config;
 use alertresponder::input::InputFormat;
 use alertresponder::run::RunOptions;
 use alertresponder::serve::{current_report, ServeOptions};
-use alertresponder::{app, review, run, serve};
+use alertresponder::{app, errors, replay, review, run, serve};
+use alertresponder_core::pipeline::DeliveryOutcome;
 use alertresponder_core::render::{render_text, sanitize};
 use alertresponder_core::Severity;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+#[cfg(feature = "aws")]
+mod quarantine;
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +83,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-send a stored report version to one configured emitter, now (same idempotency
+    /// key as its first delivery; the emitter's severity filter still applies).
+    Replay {
+        /// Report ID.
+        report_id: String,
+        /// Version to send (default: the last published).
+        #[arg(long)]
+        version: Option<u32>,
+        /// The emitter's name, as configured.
+        #[arg(long)]
+        emitter: String,
+        /// Database file (default: the config's).
+        #[arg(long)]
+        database: Option<PathBuf>,
+    },
     /// Run the configured reviewers over saved reports (JSON, JSON lines or arrays, as
     /// `run` prints them or `report show --json` shows them) and print each decision.
     Review {
@@ -102,6 +121,18 @@ enum Command {
         /// to grant, functions, built-in kinds) as JSON, resolving no secret.
         #[arg(long)]
         plan: bool,
+    },
+    /// Give an EC2 instance that the AWS runtime's automatic quarantine isolated its
+    /// recorded security groups back and remove the quarantine's tags (AWS credentials
+    /// from the environment: ec2:DescribeInstances, ec2:ModifyNetworkInterfaceAttribute,
+    /// ec2:DeleteTags).
+    #[cfg(feature = "aws")]
+    ReleaseQuarantine {
+        /// The instance ID (`i-…`).
+        instance: String,
+        /// Print what it would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -174,6 +205,11 @@ async fn main() -> ExitCode {
 }
 
 async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Reads no configuration file: it acts on EC2 only.
+    #[cfg(feature = "aws")]
+    if let Command::ReleaseQuarantine { instance, dry_run } = &cli.command {
+        return quarantine::release(instance, *dry_run).await;
+    }
     if let Command::Check {
         runtime: CheckRuntime::Aws,
         plan,
@@ -238,27 +274,34 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => {
-            let store = open_existing(&config, database)?;
-            for e in store.list_errors(limit).await? {
+            let store = open_existing(&config, database.clone())?;
+            for e in errors::list(&store, limit, database.as_deref()).await? {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {
-                    println!(
-                        "{} {} {}: {}\n  input: {}{}",
-                        e.at.to_rfc3339(),
-                        e.stage,
-                        sanitize(&e.id, 80),
-                        sanitize(&e.error, 300),
-                        sanitize(&e.input, 300),
-                        if e.input_truncated {
-                            " (truncated)"
-                        } else {
-                            ""
-                        }
-                    );
+                    println!("{}", errors::describe(&e));
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            report_id,
+            version,
+            emitter,
+            database,
+        } => {
+            let store = open_existing(&config, database)?;
+            let opts = replay::ReplayOptions {
+                report_id,
+                version,
+                emitter,
+            };
+            let done = replay::replay(&config, &store, &opts).await?;
+            println!("{}", done.describe());
+            Ok(match done.outcome {
+                DeliveryOutcome::Sent => ExitCode::SUCCESS,
+                _ => ExitCode::from(1),
+            })
         }
         Command::Review {
             files,
@@ -292,6 +335,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { .. } => {
             alertresponder::check::check_embedded(&config).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "aws")]
+        Command::ReleaseQuarantine { instance, dry_run } => {
+            quarantine::release(&instance, dry_run).await
         }
     }
 }

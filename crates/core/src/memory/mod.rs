@@ -6,6 +6,7 @@
 //! its jobs in virtual time. They pass the same contract suite as the SQLite and
 //! DynamoDB stores, so that the pipeline's own tests run in milliseconds.
 
+mod browse;
 mod bus;
 mod cache;
 mod crash;
@@ -105,4 +106,5 @@ mod tests {
     crate::contract_tests!(crate::memory::MemoryStore::new());
     crate::cache_contract_tests!(crate::memory::MemoryStore::new());
     crate::delivery_contract_tests!(crate::memory::MemoryStore::new());
+    crate::browse_contract_tests!(crate::memory::MemoryStore::new());
 }

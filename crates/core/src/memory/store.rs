@@ -154,6 +154,48 @@ impl MemoryStore {
         ids.sort();
         ids
     }
+
+    /// What the browse adapter (`memory::browse`) reads beyond the ports, in storage
+    /// order: each alert's message ID and arrival, each claim's hash and claimer.
+    pub(super) fn provenance(&self, report_id: &str) -> Provenance {
+        let state = self.lock();
+        let Some(content) = state.content.get(report_id) else {
+            return Provenance::default();
+        };
+        let mut arrivals: Vec<(usize, String)> = content
+            .alerts
+            .index
+            .iter()
+            .map(|(message_id, &i)| (i, message_id.clone()))
+            .collect();
+        arrivals.sort_unstable();
+        let mut claims: Vec<(usize, String)> = content
+            .attributes
+            .index
+            .iter()
+            .map(|(hash, &i)| (i, hash.clone()))
+            .collect();
+        claims.sort_unstable();
+        Provenance {
+            arrivals: arrivals
+                .into_iter()
+                .map(|(i, m)| (m, content.alerts.values[i].1))
+                .collect(),
+            claims: claims
+                .into_iter()
+                .map(|(i, h)| (h, content.attributes.values[i].1.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// See [`MemoryStore::provenance`].
+#[derive(Debug, Default)]
+pub(super) struct Provenance {
+    /// (message ID, received at) of each alert.
+    pub arrivals: Vec<(String, DateTime<Utc>)>,
+    /// (attribute hash, claimer) of each claim.
+    pub claims: Vec<(String, String)>,
 }
 
 impl State {

@@ -54,8 +54,12 @@ pub trait DeliveryLog: Send + Sync {
     async fn recall(&self, report_id: &str, emitter: &str) -> Result<Option<Value>, StoreError>;
     /// Keeps `memo` for `emitter` about `report_id`, replacing the previous one. A memo
     /// larger than [`MAX_MEMO_BYTES`] of JSON is refused (`StoreError::Permanent`).
-    async fn remember(&self, report_id: &str, emitter: &str, memo: &Value)
-        -> Result<(), StoreError>;
+    async fn remember(
+        &self,
+        report_id: &str,
+        emitter: &str,
+        memo: &Value,
+    ) -> Result<(), StoreError>;
 }
 
 /// Refuses a memo over [`MAX_MEMO_BYTES`]; every adapter calls it first.

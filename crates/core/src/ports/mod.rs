@@ -12,6 +12,7 @@
 //! | [`ErrorLog`] | read a kept error back | memory, SQLite, DynamoDB |
 //! | [`Scheduler`] | run a job later, once per name | memory, SQLite jobs, Step Functions |
 //! | [`TaskBus`] / [`ReportBus`] | carry tasks / published reports | memory, SQLite jobs, SNS |
+//! | [`BrowseStore`] | the pages' read side: report list (filters, search, keyset paging), versions, arrivals, attribute origins, error list | memory, SQLite |
 //! | [`DeliveryLog`] | which version reached which emitter; an emitter's memo per report | memory, SQLite, DynamoDB |
 //! | [`AnswerCache`] / [`RateLimiter`] | inspector answers kept across reports, a quota shared by every caller | memory, SQLite, DynamoDB |
 //! | [`Clock`] | now | [`SystemClock`], [`ManualClock`] |
@@ -19,6 +20,7 @@
 //!
 //! [`Store`] is every store capability at once, for the runtimes that hold one store.
 
+mod browse;
 mod bus;
 mod cache;
 mod clock;
@@ -26,6 +28,11 @@ mod delivery;
 mod plugin;
 mod store;
 
+pub use browse::{
+    AlertArrival, AttributeOrigin, BrowseStore, Cursor, Direction, ErrorCursor, ErrorPage, FoundBy,
+    PageRequest, ReportFilter, ReportPage, ReportRow, Search, TimeField, VersionRecord,
+    MAX_DETECTORS, MAX_PAGE, MAX_SEARCH_BYTES,
+};
 pub use bus::{ReportBus, Scheduler, TaskBus};
 pub use cache::{rate_window, AnswerCache, RateLimiter};
 pub use clock::{Clock, ManualClock, SystemClock};

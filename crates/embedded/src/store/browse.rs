@@ -8,22 +8,24 @@
 //! - `browse_reports`, one row per report: detector, rule and alert key when the
 //!   report's first alert is stored (`alert_count` going from 0), severity and time of
 //!   the latest version at each publication. One index per filter and order, each
-//!   ending in `(time, report_id)`, so that every page is one index seek and a scan
-//!   of `limit` entries, however deep the page (no OFFSET).
+//!   ending in `(time, report_id)`: a page is one index seek and a scan of `limit`
+//!   entries however deep it is (no OFFSET); severity and detector together read one
+//!   index and test the other. The indexes of published reports are partial.
 //! - `browse_values`, `(value, created_at, report_id)`: the alert key and every
 //!   attribute value (trimmed, ASCII lower case, at most `MAX_SEARCH_BYTES`), written
-//!   when a value can be new to the report: the report's first alert (its key), each
-//!   message that names an attribute the report had not seen (its first new mention
-//!   indexes its alert's values, once per message: `browse_indexed`), each claim
-//!   (discovered attributes). An exact search reads one range of its primary key,
-//!   newest first.
+//!   when a value can be new to the report: by its first alert (key and values), by a
+//!   joining message that names an attribute the report had not seen (its first new
+//!   mention indexes the alert's values, once per message: `browse_indexed`), by each
+//!   claim (discovered attributes). An exact search reads one range of its primary
+//!   key, newest first; a prefix search sorts its matches.
 //!
-//! What the receive path pays: an alert that names only attributes its report knows
-//! pays nothing (a burst on one key); one that names a new attribute pays one walk
-//! of its attributes (JSON) with an index probe each and a row in `browse_indexed`;
-//! a new report one row and its eight index entries; a publication one update. A
-//! prefix search sorts its matches (exact search is the fast path). Deleting a
-//! report (retention) deletes its rows through a trigger too.
+//! What the receive path pays (`make bench` A/B, triggers dropped live): an alert
+//! that joins a report and names only attributes it knows pays nothing but the
+//! trigger's WHEN tests (a burst on one key: within the noise); a new report pays its
+//! row, two index entries and one entry per value; a joining alert with a new
+//! attribute pays a walk of its attributes (JSON) with a probe each and one
+//! `browse_indexed` row; a publication one update. Retention deletes the rows through
+//! triggers on the alerts, claims and report it deletes.
 //!
 //! The pages read on connections of their own ([`Readers`]), never queueing behind
 //! the receive path's writes.
@@ -584,6 +586,9 @@ mod tests {
             let store = SqliteStore::open(&path, Durability::Normal).unwrap();
             let a = alert("r", &["10.9.8.7"]);
             admitted(&store, &a.alert_id(), "m1", &a, t(0)).await;
+            // A joining alert with a new value: indexed by its first new mention.
+            let b = alert("r", &["10.9.8.7", "10.9.8.8"]);
+            admitted(&store, &b.alert_id(), "m2", &b, t(1)).await;
         }
         {
             let conn = Connection::open(&path).unwrap();
@@ -606,11 +611,13 @@ mod tests {
             .unwrap();
         assert_eq!(found.reports.len(), 1);
         assert_eq!(found.reports[0].alert_key, "key");
+        assert_eq!(found.reports[0].alert_count, 2);
         assert_eq!(store.prune_before(t(3600), 100).await.unwrap(), 1);
         let left: i64 = store
             .read(|tx| {
                 Ok(tx.query_row(
-                    "SELECT (SELECT count(*) FROM browse_reports) + (SELECT count(*) FROM browse_values)",
+                    "SELECT (SELECT count(*) FROM browse_reports) + (SELECT count(*) FROM browse_values)
+                          + (SELECT count(*) FROM browse_indexed)",
                     [],
                     |r| r.get(0),
                 )?)

@@ -187,31 +187,40 @@ CREATE TABLE IF NOT EXISTS browse_reports (
     severity     TEXT,
     published_at INTEGER
 );
+-- One index per filter and order, each ending in the list's order (time, report ID).
+-- Those of published reports only are partial: a new report writes two entries, its
+-- publications the others.
 CREATE INDEX IF NOT EXISTS browse_by_opened ON browse_reports (created_at, report_id);
-CREATE INDEX IF NOT EXISTS browse_by_severity ON browse_reports (severity, created_at, report_id);
 CREATE INDEX IF NOT EXISTS browse_by_detector ON browse_reports (detector, created_at, report_id);
-CREATE INDEX IF NOT EXISTS browse_by_detector_severity
-    ON browse_reports (detector, severity, created_at, report_id);
-CREATE INDEX IF NOT EXISTS browse_by_published ON browse_reports (published_at, report_id);
+CREATE INDEX IF NOT EXISTS browse_by_severity ON browse_reports (severity, created_at, report_id)
+    WHERE severity IS NOT NULL;
+CREATE INDEX IF NOT EXISTS browse_by_published ON browse_reports (published_at, report_id)
+    WHERE published_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS browse_by_severity_published
-    ON browse_reports (severity, published_at, report_id);
+    ON browse_reports (severity, published_at, report_id) WHERE published_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS browse_by_detector_published
-    ON browse_reports (detector, published_at, report_id);
-CREATE INDEX IF NOT EXISTS browse_by_detector_severity_published
-    ON browse_reports (detector, severity, published_at, report_id);
+    ON browse_reports (detector, published_at, report_id) WHERE published_at IS NOT NULL;
 
 -- Alert keys and attribute values (trimmed, ASCII lower case, at most 256 bytes:
--- `ports::MAX_SEARCH_BYTES`), once per report.
+-- `ports::MAX_SEARCH_BYTES`), once per report. No index by report: retention finds a
+-- report's rows again from its alerts, claims and key (the triggers below).
 CREATE TABLE IF NOT EXISTS browse_values (
     value      TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     report_id  TEXT NOT NULL,
     PRIMARY KEY (value, created_at, report_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS browse_values_by_report ON browse_values (report_id);
+
+-- Messages, other than a report's opener, whose alert values are indexed.
+CREATE TABLE IF NOT EXISTS browse_indexed (
+    report_id  TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (report_id, message_id)
+) WITHOUT ROWID;
 
 -- A report enters the list with its first alert: the receive that stores it moves
--- `alert_count` from 0 (once per report; later alerts only test the WHEN).
+-- `alert_count` from 0 (once per report; later alerts only test the WHEN). Its key and
+-- its first alert's attribute values are indexed.
 CREATE TRIGGER IF NOT EXISTS browse_report_opened
 AFTER UPDATE OF alert_count ON reports WHEN OLD.alert_count = 0 AND NEW.alert_count > 0
 BEGIN
@@ -223,24 +232,23 @@ BEGIN
            coalesce(json_extract(a.alert, '$.alert_key'), '')
       FROM alerts a WHERE a.report_id = NEW.id ORDER BY a.seq LIMIT 1;
     INSERT OR IGNORE INTO browse_values (value, created_at, report_id)
-    SELECT v, NEW.created_at, NEW.id
-      FROM (SELECT lower(trim(alert_key, char(32, 9, 10, 12, 13))) AS v
-              FROM browse_reports WHERE report_id = NEW.id)
-     WHERE v <> '' AND length(CAST(v AS BLOB)) <= 256;
+    SELECT v, NEW.created_at, NEW.id FROM (
+        SELECT lower(trim(alert_key, char(32, 9, 10, 12, 13))) AS v
+          FROM browse_reports WHERE report_id = NEW.id
+        UNION
+        SELECT lower(trim(json_extract(j.value, '$.value'), char(32, 9, 10, 12, 13)))
+          FROM alerts a, json_each(a.alert, '$.attributes') j
+         WHERE a.report_id = NEW.id AND a.message_id = NEW.opened_by)
+     WHERE v IS NOT NULL AND v <> '' AND length(CAST(v AS BLOB)) <= 256;
 END;
 
--- Which messages' values are indexed (`browse_mention_values`).
-CREATE TABLE IF NOT EXISTS browse_indexed (
-    report_id  TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    PRIMARY KEY (report_id, message_id)
-) WITHOUT ROWID;
-
--- An alert's attribute values, indexed when it first names an attribute new to its
--- report (its first new mention; once per message): the first message to name an
+-- A joining alert's attribute values, indexed when it first names an attribute new to
+-- its report (its first new mention; once per message): the first message to name an
 -- attribute indexes its value, and an alert naming only known attributes costs nothing.
 CREATE TRIGGER IF NOT EXISTS browse_mention_values AFTER INSERT ON mentions
-WHEN NOT EXISTS (SELECT 1 FROM browse_indexed
+WHEN NOT EXISTS (SELECT 1 FROM reports
+                  WHERE id = NEW.report_id AND opened_by = NEW.message_id)
+ AND NOT EXISTS (SELECT 1 FROM browse_indexed
                   WHERE report_id = NEW.report_id AND message_id = NEW.message_id)
 BEGIN
     INSERT INTO browse_indexed (report_id, message_id) VALUES (NEW.report_id, NEW.message_id);
@@ -272,11 +280,30 @@ BEGIN
      WHERE report_id = NEW.report_id;
 END;
 
--- Retention (or anything else) deleting a report takes its browse rows.
+-- Retention (`prune_before` deletes a report's alerts and claims, then the report)
+-- takes the browse rows along: each alert's and claim's values, then the key and row.
+CREATE TRIGGER IF NOT EXISTS browse_alert_deleted AFTER DELETE ON alerts
+BEGIN
+    DELETE FROM browse_values
+     WHERE report_id = OLD.report_id
+       AND created_at = (SELECT created_at FROM reports WHERE id = OLD.report_id)
+       AND value IN (SELECT lower(trim(json_extract(j.value, '$.value'), char(32, 9, 10, 12, 13)))
+                       FROM json_each(OLD.alert, '$.attributes') j);
+END;
+CREATE TRIGGER IF NOT EXISTS browse_claim_deleted AFTER DELETE ON attributes
+BEGIN
+    DELETE FROM browse_values
+     WHERE report_id = OLD.report_id
+       AND created_at = (SELECT created_at FROM reports WHERE id = OLD.report_id)
+       AND value = lower(trim(json_extract(OLD.attribute, '$.value'), char(32, 9, 10, 12, 13)));
+END;
 CREATE TRIGGER IF NOT EXISTS browse_report_deleted AFTER DELETE ON reports
 BEGIN
+    DELETE FROM browse_values
+     WHERE report_id = OLD.id AND created_at = OLD.created_at
+       AND value = (SELECT lower(trim(alert_key, char(32, 9, 10, 12, 13)))
+                      FROM browse_reports WHERE report_id = OLD.id);
     DELETE FROM browse_reports WHERE report_id = OLD.id;
-    DELETE FROM browse_values WHERE report_id = OLD.id;
     DELETE FROM browse_indexed WHERE report_id = OLD.id;
 END;
 

@@ -124,7 +124,11 @@ pub async fn send(
     let message = redacted(format!(
         "{shown}: HTTP {}: {}",
         status.as_u16(),
-        excerpt(String::from_utf8_lossy(&body).trim(), &sensitive, ERROR_BODY_CHARS)
+        excerpt(
+            String::from_utf8_lossy(&body).trim(),
+            &sensitive,
+            ERROR_BODY_CHARS
+        )
     ));
     if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         Err(PluginError::Failed(message))

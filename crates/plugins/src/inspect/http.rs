@@ -34,6 +34,10 @@ pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 
 /// The most of a vendor's error message kept in a failure.
 const MESSAGE_CHARS: usize = 200;
+/// The longest wait an answer may ask for (`Retry-After`, `X-RateLimit-Reset`); a longer
+/// one is taken as this. Unbounded, `Retry-After: 18446744073709551615` overflowed the
+/// callers' clock arithmetic (`Instant + wait`, `waited + wait`) and panicked.
+pub const LONGEST_ASKED_WAIT: Duration = Duration::from_secs(86_400);
 
 /// The API base from the `url` key, or `default`: `https://` to any host, `http://`
 /// only to a loopback host (`127.0.0.0/8`, `::1`, `localhost`: tests and local
@@ -288,7 +292,8 @@ fn vendor_message(body: &Value) -> Option<String> {
 }
 
 /// How long a rate-limited answer asks to wait: `Retry-After` (delta-seconds or an
-/// HTTP date), else `X-RateLimit-Reset` as epoch seconds (AbuseIPDB sends both).
+/// HTTP date), else `X-RateLimit-Reset` as epoch seconds (AbuseIPDB sends both); at
+/// most [`LONGEST_ASKED_WAIT`].
 pub fn retry_after_of(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     if let Some(d) = headers
         .get(RETRY_AFTER)
@@ -305,21 +310,31 @@ pub fn retry_after_of(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duratio
         .parse::<i64>()
         .ok()?;
     let at = DateTime::from_timestamp(reset, 0)?;
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        (at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(LONGEST_ASKED_WAIT),
+    )
 }
 
 /// A `Retry-After` value: delta-seconds (`120`) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, a past one meaning now). Anything else: `None`.
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, a past one meaning now), at most
+/// [`LONGEST_ASKED_WAIT`]. Anything else: `None`.
 pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
+        return value
+            .parse::<u64>()
+            .ok()
+            .map(|s| Duration::from_secs(s).min(LONGEST_ASKED_WAIT));
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     Some(
         (at.with_timezone(&Utc) - now)
             .to_std()
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(LONGEST_ASKED_WAIT),
     )
 }
 
@@ -533,6 +548,20 @@ mod tests {
         for bad in ["", "-5", "1.5", "soon", "99999999999999999999999"] {
             assert_eq!(retry_after(bad, now), None, "{bad}");
         }
+        // An absurd wait is a day at most: the callers add it to clocks.
+        for absurd in ["18446744073709551615", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            assert_eq!(
+                retry_after(absurd, now),
+                Some(LONGEST_ASKED_WAIT),
+                "{absurd}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("253402300799"),
+        );
+        assert_eq!(retry_after_of(&h, now), Some(LONGEST_ASKED_WAIT));
     }
 
     #[test]
