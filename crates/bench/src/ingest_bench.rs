@@ -5,7 +5,7 @@
 //! on each other. Default delays keep the worker idle: only ingest is measured.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -232,54 +232,18 @@ async fn start_serve(
     client: &reqwest::Client,
     lines: Arc<AtomicU64>,
 ) -> anyhow::Result<(ServerGuard, String)> {
-    let config = dir.join("alertresponder.toml");
     let database = dir.join("alertresponder.db");
-    // Default delays: the worker stays idle while alerts come in.
-    let text = format!(
-        "database = {}\n",
-        Value::String(database.display().to_string())
-    );
-    std::fs::write(&config, text).context("cannot write the serve config")?;
-    let mut command = Command::new(bin);
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env_remove("ALERTRESPONDER_API_TOKEN")
-        .env_remove("ALERTRESPONDER_CONFIG");
-    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-    let mut tx = Some(tx);
-    let mut server = ServerGuard::start("alertresponder serve", command, move |line| {
-        lines.fetch_add(1, Ordering::Relaxed);
-        if let Some(rest) = line.split("alertresponder listening on http://").nth(1) {
-            let addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(addr);
-            }
-        }
-    })?;
-    let addr = match tokio::time::timeout(Duration::from_secs(30), rx).await {
-        Ok(Ok(addr)) => addr,
-        _ => {
-            server.check_running()?;
-            bail!(
-                "alertresponder serve did not say where it listens:\n{}",
-                server.tail()
-            );
-        }
-    };
-    let base = format!("http://{addr}");
-    process::wait_ready(
+    process::start_serve(
+        bin,
+        dir,
+        &database,
         client,
-        &format!("{base}/healthz"),
-        &mut server,
         Duration::from_secs(30),
+        move |_| {
+            lines.fetch_add(1, Ordering::Relaxed);
+        },
     )
-    .await?;
-    Ok((server, base))
+    .await
 }
 
 /// The request bodies of a run: `n` alerts made by `alert`, packed by `mode`; one alert

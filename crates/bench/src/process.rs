@@ -124,3 +124,58 @@ pub async fn wait_ready(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Starts `alertresponder serve` on a port of its choosing with a config of only
+/// `database` (written in `dir`), calls `on_line` with each line it prints, and waits
+/// until it says where it listens and `/healthz` answers (at most `timeout` each).
+/// Returns the server and its base URL.
+pub async fn start_serve(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    database: &std::path::Path,
+    client: &reqwest::Client,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> anyhow::Result<(ServerGuard, String)> {
+    let config = dir.join("alertresponder.toml");
+    // Default delays: the worker stays idle while alerts come in.
+    let text = format!(
+        "database = {}\n",
+        serde_json::Value::String(database.display().to_string())
+    );
+    std::fs::write(&config, text).context("cannot write the serve config")?;
+    let mut command = Command::new(bin);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env_remove("ALERTRESPONDER_API_TOKEN")
+        .env_remove("ALERTRESPONDER_CONFIG");
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let mut tx = Some(tx);
+    let mut server = ServerGuard::start("alertresponder serve", command, move |line| {
+        on_line(line);
+        if let Some(rest) = line.split("alertresponder listening on http://").nth(1) {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(addr);
+            }
+        }
+    })?;
+    let addr = match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(addr)) => addr,
+        _ => {
+            server.check_running()?;
+            bail!(
+                "alertresponder serve did not say where it listens:\n{}",
+                server.tail()
+            );
+        }
+    };
+    let base = format!("http://{addr}");
+    wait_ready(client, &format!("{base}/healthz"), &mut server, timeout).await?;
+    Ok((server, base))
+}

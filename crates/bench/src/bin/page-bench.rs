@@ -20,7 +20,7 @@ mod figures;
 mod process;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -317,52 +317,8 @@ async fn start_serve(
     dir: &Path,
     database: &Path,
 ) -> anyhow::Result<(ServerGuard, String)> {
-    let config = dir.join("alertresponder.toml");
-    let text = format!(
-        "database = {}\n",
-        serde_json::Value::String(database.display().to_string())
-    );
-    std::fs::write(&config, text).context("cannot write the serve config")?;
-    let mut command = Command::new(bin);
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env_remove("ALERTRESPONDER_API_TOKEN")
-        .env_remove("ALERTRESPONDER_CONFIG");
-    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-    let mut tx = Some(tx);
-    let mut server = ServerGuard::start("alertresponder serve", command, move |line| {
-        if let Some(rest) = line.split("alertresponder listening on http://").nth(1) {
-            let addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(addr);
-            }
-        }
-    })?;
-    let addr = match tokio::time::timeout(Duration::from_secs(60), rx).await {
-        Ok(Ok(addr)) => addr,
-        _ => {
-            server.check_running()?;
-            bail!(
-                "alertresponder serve did not say where it listens:\n{}",
-                server.tail()
-            );
-        }
-    };
-    let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    process::wait_ready(
-        &client,
-        &format!("{base}/healthz"),
-        &mut server,
-        Duration::from_secs(60),
-    )
-    .await?;
-    Ok((server, base))
+    process::start_serve(bin, dir, database, &client, Duration::from_secs(60), |_| {}).await
 }
 
 /// Times `paths` (cycled) `requests` times after a short warm-up; prints one line.

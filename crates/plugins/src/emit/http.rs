@@ -59,6 +59,52 @@ pub async fn send(
 ) -> Result<Answer, PluginError> {
     let sensitive = request.headers().clone();
     let redacted = |m: String| redact(&m, &sensitive);
+    let answer = exchange(client, request, shown, timeout, MAX_ANSWER_BYTES).await?;
+    let (status, headers, body) = (answer.status, &answer.headers, &answer.body);
+    if status.is_success() {
+        return Ok(answer);
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(PluginError::RateLimited {
+            retry_after: retry_after_of(headers, Utc::now()),
+        });
+    }
+    if status.is_redirection() {
+        return Err(PluginError::Rejected(format!(
+            "{shown}: HTTP {} redirect, not followed",
+            status.as_u16()
+        )));
+    }
+    let message = redacted(format!(
+        "{shown}: HTTP {}: {}",
+        status.as_u16(),
+        excerpt(
+            String::from_utf8_lossy(body).trim(),
+            &sensitive,
+            ERROR_BODY_CHARS
+        )
+    ));
+    if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+        Err(PluginError::Failed(message))
+    } else {
+        Err(PluginError::Rejected(message))
+    }
+}
+
+/// Sends `request` with `client` and reads its answer whatever the status (a target
+/// with its own reading of statuses, e.g. GitHub's rate-limited 403, classifies it
+/// itself): a success's body up to `limit` bytes (past it, `InvalidOutput`), an error
+/// answer's first [`ERROR_BODY_CHARS`] × 4 bytes only (a hint). Only the network and
+/// the timeout fail here; messages name `shown` and never a sensitive header value.
+pub async fn exchange(
+    client: &Client,
+    request: Request,
+    shown: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Answer, PluginError> {
+    let sensitive = request.headers().clone();
+    let redacted = |m: String| redact(&m, &sensitive);
     let mut response = match client.execute(request).await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => return Err(PluginError::TimedOut(timeout)),
@@ -71,19 +117,8 @@ pub async fn send(
     };
     let status = response.status();
     let headers = response.headers().clone();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(PluginError::RateLimited {
-            retry_after: retry_after_of(&headers, Utc::now()),
-        });
-    }
-    if status.is_redirection() {
-        return Err(PluginError::Rejected(format!(
-            "{shown}: HTTP {} redirect, not followed",
-            status.as_u16()
-        )));
-    }
     let limit = if status.is_success() {
-        MAX_ANSWER_BYTES
+        limit
     } else {
         ERROR_BODY_CHARS * 4
     };
@@ -94,7 +129,7 @@ pub async fn send(
                 if body.len() + chunk.len() > limit {
                     if status.is_success() {
                         return Err(PluginError::InvalidOutput(format!(
-                            "{shown}: answer over {MAX_ANSWER_BYTES} bytes"
+                            "{shown}: answer over {limit} bytes"
                         )));
                     }
                     body.extend_from_slice(&chunk[..limit.saturating_sub(body.len())]);
@@ -114,27 +149,11 @@ pub async fn send(
             Err(_) => break,
         }
     }
-    if status.is_success() {
-        return Ok(Answer {
-            status,
-            headers,
-            body,
-        });
-    }
-    let message = redacted(format!(
-        "{shown}: HTTP {}: {}",
-        status.as_u16(),
-        excerpt(
-            String::from_utf8_lossy(&body).trim(),
-            &sensitive,
-            ERROR_BODY_CHARS
-        )
-    ));
-    if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
-        Err(PluginError::Failed(message))
-    } else {
-        Err(PluginError::Rejected(message))
-    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, LINK, USER_AGENT};
 use reqwest::{Client, Method, StatusCode, Url};
 use serde_json::{json, Value};
 
-use crate::emit::http::{Answer, ERROR_BODY_CHARS, MAX_ANSWER_BYTES};
+use crate::emit::http::{exchange, Answer, ERROR_BODY_CHARS, MAX_ANSWER_BYTES};
 use crate::inspect::http::{excerpt, redact, retry_after, retry_after_of, with_segments};
 use crate::webhook::error_chain;
 
@@ -376,62 +376,18 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let redacted = |m: String| redact(&m, &self.redactions);
-        let mut response = match request.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Err(PluginError::TimedOut(self.timeout)),
-            Err(e) => {
-                return Err(PluginError::Failed(redacted(format!(
-                    "{shown}: {}",
-                    error_chain(&e.without_url())
-                ))))
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let limit = if status.is_success() {
-            limit
-        } else {
-            ERROR_BODY_CHARS * 4
-        };
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > limit {
-                        if status.is_success() {
-                            return Err(PluginError::InvalidOutput(format!(
-                                "{shown}: answer over {limit} bytes"
-                            )));
-                        }
-                        body.extend_from_slice(&chunk[..limit.saturating_sub(body.len())]);
-                        break;
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(PluginError::TimedOut(self.timeout)),
-                Err(e) if status.is_success() => {
-                    return Err(PluginError::Failed(redacted(format!(
-                        "{shown}: reading the answer failed: {}",
-                        error_chain(&e.without_url())
-                    ))))
-                }
-                // An error answer's body is only a hint.
-                Err(_) => break,
-            }
-        }
+        let request = request.build().map_err(|e| {
+            PluginError::Failed(format!("{shown}: {}", error_chain(&e.without_url())))
+        })?;
+        let answer = exchange(&self.client, request, &shown, self.timeout, limit).await?;
+        let (status, headers, body) = (answer.status, &answer.headers, &answer.body);
         if status.is_success() {
-            return Ok(Some(Answer {
-                status,
-                headers,
-                body,
-            }));
+            return Ok(Some(answer));
         }
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        Err(failure(status, &headers, &body, &shown, &self.redactions))
+        Err(failure(status, headers, body, &shown, &self.redactions))
     }
 }
 
