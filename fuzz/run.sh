@@ -8,11 +8,13 @@
 #   fuzz/run.sh cmin [target...]      merge what runs found into fuzz/corpus, minimised
 #
 # A run starts from the committed corpus (fuzz/corpus/<target>, read only) and writes
-# what it finds to fuzz/target/corpus/<target>; `cmin` keeps, of both, the smallest
-# set of inputs that covers as much, in fuzz/corpus. It prints one line per target:
-# executions, time, executions per second, coverage, peak RSS. A crash (a panic, a
-# failed invariant, over the memory bound, an input slower than the timeout) stops the
-# run with its input saved under fuzz/artifacts/<target>/ and the log's tail printed.
+# what it finds to fuzz/target/corpus/<target>; `cmin` keeps, of both, a small set of
+# inputs (at most 4 KiB each) that covers the same code (edges, not hit counts), in
+# fuzz/corpus, and every `regression-*` input there (one that once failed). It prints
+# one line per target: executions, time, executions per second, coverage, peak RSS.
+# A crash (a panic, a failed invariant, over the memory bound, an input slower than the
+# timeout) stops the run with its input saved under fuzz/artifacts/<target>/ and the
+# log's tail printed.
 #
 # The machine has one stable toolchain: cargo fuzz's -Z flags take RUSTC_BOOTSTRAP=1.
 # Targets are release builds with debug assertions (overflow checks) and, by default,
@@ -96,8 +98,10 @@ cmin)
 		rm -rf "fuzz/target/cmin/$t"
 		mkdir -p "fuzz/target/corpus/$t" "fuzz/target/cmin/$t" "$LOGS"
 		cargo fuzz run "${BUILD[@]}" "$t" "fuzz/target/cmin/$t" "fuzz/corpus/$t" \
-			"fuzz/target/corpus/$t" -- -merge=1 -max_len="$(max_len "$t")" \
+			"fuzz/target/corpus/$t" -- -merge=1 -use_counters=0 -max_len=4096 \
 			-rss_limit_mb="$RSS_LIMIT_MB" >"$LOGS/$t.cmin.log" 2>&1
+		# Inputs that once failed stay, named for what they found.
+		find "fuzz/corpus/$t" -name 'regression-*' -exec cp {} "fuzz/target/cmin/$t/" \;
 		rm -rf "fuzz/corpus/$t"
 		mv "fuzz/target/cmin/$t" "fuzz/corpus/$t"
 		echo "fuzz $t: corpus of $(find "fuzz/corpus/$t" -type f | wc -l) files, $(du -sh "fuzz/corpus/$t" | cut -f1)"
