@@ -29,10 +29,10 @@ use reqwest::StatusCode;
 /// How the errors name the target.
 const SHOWN: &str = "GitHub acme/security-alerts";
 /// The token the request carries (the fuzz dictionary has it, so that answers echo it).
-const TOKEN: &str = "ghp_FuzzToken0123456789abcdefABCDEF";
+const TOKEN: &str = "tst_FuzzToken0123456789abcdefABCDEF";
 /// The longest piece of the token an error may show: its prefix and a few characters,
 /// never enough to be of use.
-const MOST_OF_TOKEN_SHOWN: usize = "ghp_".len() + 4;
+const MOST_OF_TOKEN_SHOWN: usize = "tst_".len() + 4;
 
 /// Runs one input.
 pub fn check(data: &[u8]) {

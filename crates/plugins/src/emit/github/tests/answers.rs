@@ -245,14 +245,14 @@ async fn configuration_errors_name_the_key_never_the_token() {
         toml::from_str::<Config>("repository = \"a/b\"\ntoken = { env = \"T\" }\nlabel = []")
             .is_err()
     );
-    assert!(toml::from_str::<Config>("repository = \"a/b\"\ntoken = \"ghp_inline\"").is_err());
+    assert!(toml::from_str::<Config>("repository = \"a/b\"\ntoken = \"tst_inline\"").is_err());
 }
 
 #[tokio::test]
 async fn a_token_that_cannot_be_a_header_is_named_not_shown() {
     let secrets = EnvSecret {
         name: "GH_TOKEN",
-        value: "ghp_bad\ntoken",
+        value: "tst_bad\ntoken",
     };
     let ctx = EmitContext {
         base: BuildContext {
@@ -271,7 +271,7 @@ async fn a_token_that_cannot_be_a_header_is_named_not_shown() {
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("emitter[1].token: "), "{e}");
-    assert!(!e.contains("ghp_bad"), "{e}");
+    assert!(!e.contains("tst_bad"), "{e}");
 }
 
 #[tokio::test]

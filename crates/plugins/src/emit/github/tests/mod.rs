@@ -22,7 +22,7 @@ use super::*;
 use crate::inspect::BuildContext;
 use crate::test_support::{golden, guardduty_report, report, EnvSecret};
 
-const TOKEN: &str = "ghp_s3cretT0ken";
+const TOKEN: &str = "tst_s3cretT0ken";
 const REPO: &str = "/repos/acme/security-alerts";
 
 fn config(extra: &str) -> Config {
