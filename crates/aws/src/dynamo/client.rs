@@ -108,16 +108,8 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.report_table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .prefix_query(&pk, prefix)
                 .select(Select::Count)
-                .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -258,6 +250,24 @@ impl DynamoStore {
         Ok(Tx::Failed)
     }
 
+    /// A consistent Query of the items of partition `pk` of the report table whose sort
+    /// key starts with `prefix` (what `count_prefix` and `query_prefix` page through).
+    fn prefix_query(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.report_table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+    }
+
     /// Every item of partition `pk` of the report table whose sort key starts with
     /// `prefix`, in sort-key order, read consistently, page by page.
     pub(super) async fn query_prefix(
@@ -269,15 +279,7 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.report_table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
+                .prefix_query(&pk, prefix)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
